@@ -1,0 +1,3 @@
+from batchrunner.cli import main
+
+main()

@@ -1,0 +1,308 @@
+"""The ``batchrunner`` command line. With ``worker``, the only place that turns ``Settings`` into objects."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, TextIO, cast
+
+import click
+
+from batchrunner.settings import Settings
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as error:  # pydantic's ValidationError names the setting
+        raise click.ClickException(f"invalid settings: {error}") from None
+
+
+def _producer(settings: Settings) -> tuple[Any, Any]:
+    from batchrunner.actors import JobQueue
+    from batchrunner.broker import build_broker
+    from batchrunner.runtime import make_repository
+
+    if not settings.broker_url:
+        raise click.ClickException(
+            "BATCHRUNNER_BROKER_URL is empty: `enqueue` hands jobs to workers through a broker "
+            "(redis://… or amqp://…). To run a file in this process, use `batchrunner run FILE`."
+        )
+    broker = build_broker(settings.broker_url)
+    return make_repository(settings, pool_size=2), JobQueue(broker, settings.queue_name)
+
+
+def _batch_id(repository: Any, name: str) -> int:
+    batch_id = repository.batch_id(name)
+    if batch_id is None:
+        raise click.ClickException(f"no batch named {name!r}")
+    return int(batch_id)
+
+
+def _job_file_error(error: Exception) -> click.ClickException:
+    return click.ClickException(f"{error}\nNothing was enqueued.")
+
+
+@click.group()
+@click.version_option(package_name="batchrunner")
+def main() -> None:
+    """Run large batches of OpenAI-style assistant runs reliably."""
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--batch", "batch_name", help="Batch name (default: the file name without extension).")
+@click.option("--skip-invalid", is_flag=True, help="Enqueue the valid lines and report the invalid ones.")
+def enqueue(file: str, batch_name: str | None, skip_invalid: bool) -> None:
+    """Validate FILE and hand its jobs to the workers (again: only jobs the batch does not hold)."""
+    from batchrunner.db.migrate import upgrade
+    from batchrunner.enqueue import enqueue_file
+    from batchrunner.jobs import JobFileError
+    from batchrunner.runtime import load_tools
+
+    settings = _settings()
+    repository, queue = _producer(settings)
+    upgrade(settings.database_url)
+    try:
+        result = enqueue_file(
+            file,
+            repository,
+            queue,
+            batch_name=batch_name,
+            known_tools=load_tools(settings).names(),
+            skip_invalid=skip_invalid,
+        )
+    except JobFileError as error:
+        raise _job_file_error(error) from None
+    for line_error in result.skipped_lines:
+        click.echo(f"skipped {line_error}", err=True)
+    click.echo(
+        f"batch {result.batch_name}: {result.new_jobs} new jobs enqueued "
+        f"({result.jobs_in_file - result.new_jobs} already in the batch)"
+    )
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--batch", "batch_name", help="Batch name (default: the file name without extension).")
+@click.option("--simulate", is_flag=True, help="Run against a built-in simulator started in this process.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Simulator seed (with --simulate).")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+def run(file: str, batch_name: str | None, simulate: bool, seed: int, progress: bool) -> None:
+    """Run FILE to the end in this process (in-process broker and worker threads)."""
+    from batchrunner.embedded import run_file
+    from batchrunner.jobs import JobFileError
+
+    settings = _settings()
+    if not simulate and not settings.api_key_value():
+        raise click.ClickException("OPENAI_API_KEY is not set (or use --simulate).")
+    try:
+        _, summary = run_file(
+            settings, file, batch_name=batch_name, simulate=simulate, seed=seed, show_progress=progress
+        )
+    except JobFileError as error:
+        raise _job_file_error(error) from None
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(summary.counts.items()))
+    click.echo(f"batch {summary.batch_name}: {counts}")
+    if summary.stop_reason:
+        click.echo(f"batch stopped: {summary.stop_reason}", err=True)
+    click.echo(f"results: batchrunner results {summary.batch_name}")
+    sys.exit(1 if summary.failed else 0)
+
+
+@main.command()
+@click.argument("batch", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def status(batch: str | None, as_json: bool) -> None:
+    """Jobs by state, per batch (or of BATCH)."""
+    from batchrunner.results import batch_status
+    from batchrunner.runtime import make_repository
+
+    rows = batch_status(make_repository(_settings(), pool_size=1), batch)
+    if batch and not rows:
+        raise click.ClickException(f"no batch named {batch!r}")
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        states = ", ".join(f"{state}={n}" for state, n in row["by_state"].items())
+        click.echo(f"{row['batch']}: {row['status']}, {row['finished']}/{row['jobs']} finished ({states})")
+        if row["stop_reason"]:
+            click.echo(f"  stopped: {row['stop_reason']}")
+
+
+@main.command()
+@click.argument("batch")
+@click.option("-o", "--output", type=click.File("w"), default="-", help="Write to this file (default stdout).")
+def results(batch: str, output: TextIO) -> None:
+    """One JSON line per job of BATCH: custom_id, status, ids, output text, usage, error."""
+    from batchrunner.results import iter_results
+    from batchrunner.runtime import make_repository
+
+    repository = make_repository(_settings(), pool_size=1)
+    for row in iter_results(repository, _batch_id(repository, batch)):
+        output.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--rpm", default=0, show_default=True, type=int, help="Requests per minute (0: no limit).")
+@click.option("--tpm", default=0, show_default=True, type=int, help="Tokens per minute (0: no limit).")
+@click.option("--run-min", default=2.0, show_default=True, type=float, help="Shortest run, seconds.")
+@click.option("--run-max", default=8.0, show_default=True, type=float, help="Longest run, seconds.")
+@click.option("--poll-after-ms", default=1000, show_default=True, type=int)
+@click.option("--quota-tokens", default=0, show_default=True, type=int, help="Tokens before insufficient_quota.")
+@click.option("--fail-rate-limit-rate", default=0.0, type=float, help="Share of runs failing rate_limit_exceeded.")
+@click.option("--fail-server-error-rate", default=0.0, type=float, help="Share of runs failing server_error.")
+@click.option("--fault-5xx-rate", default=0.0, type=float, help="Share of requests answered 500/503.")
+@click.option("--fault-drop-rate", default=0.0, type=float, help="Share of connections dropped.")
+@click.option("--fault-slow-rate", default=0.0, type=float, help="Share of slow responses.")
+@click.option("--fault-slow-seconds", default=0.0, type=float, help="Delay of a slow response.")
+def simulate(
+    host: str,
+    port: int,
+    seed: int,
+    rpm: int,
+    tpm: int,
+    run_min: float,
+    run_max: float,
+    poll_after_ms: int,
+    quota_tokens: int,
+    fail_rate_limit_rate: float,
+    fail_server_error_rate: float,
+    fault_5xx_rate: float,
+    fault_drop_rate: float,
+    fault_slow_rate: float,
+    fault_slow_seconds: float,
+) -> None:
+    """Serve the Assistants API simulator (under /v1) until interrupted."""
+    from batchrunner.simulator.config import SimConfig
+    from batchrunner.simulator.server import serve
+
+    config = SimConfig(
+        seed=seed,
+        run_duration_min_s=run_min,
+        run_duration_max_s=run_max,
+        poll_after_ms=poll_after_ms,
+        rpm=rpm,
+        tpm=tpm,
+        quota_tokens=quota_tokens,
+        run_fail_rate_limit_rate=fail_rate_limit_rate,
+        run_fail_server_error_rate=fail_server_error_rate,
+        fault_5xx_rate=fault_5xx_rate,
+        fault_drop_rate=fault_drop_rate,
+        fault_slow_rate=fault_slow_rate,
+        fault_slow_seconds=fault_slow_seconds,
+    )
+    click.echo(f"simulator on http://{host}:{port}/v1 (seed {seed})", err=True)
+    serve(host, port, config)
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply migrations (safe when several run at once)."""
+    from batchrunner.db.migrate import upgrade
+
+    upgrade(_settings().database_url, revision)
+    click.echo(f"database upgraded to {revision}")
+
+
+@main.command()
+@click.option("--processes", default=1, show_default=True, type=int)
+@click.option("--threads", type=int, help="Threads per process (default: BATCHRUNNER_WORKER_THREADS).")
+def worker(processes: int, threads: int | None) -> None:
+    """Start workers: `dramatiq batchrunner.worker` with the configured threads."""
+    settings = _settings()
+    argv = [
+        "dramatiq",
+        "batchrunner.worker",
+        "--processes",
+        str(processes),
+        "--threads",
+        str(threads or settings.worker_threads),
+    ]
+    os.execvp(argv[0], argv)
+
+
+@main.command()
+def sweep() -> None:
+    """Re-drive every job whose wake-up is overdue (workers also do this periodically)."""
+    from batchrunner.sweeper import Sweeper
+
+    settings = _settings()
+    repository, queue = _producer(settings)
+    sweeper = Sweeper(repository, queue, grace_s=settings.sweep_grace_seconds)
+    click.echo(f"re-drove {sweeper.sweep_once()} overdue jobs")
+
+
+@main.command()
+@click.argument("batch")
+def cancel(batch: str) -> None:
+    """Cancel BATCH: pending jobs stop, in-flight runs are cancelled through the API."""
+    repository, queue = _producer(_settings())
+    ids = repository.cancel_batch(_batch_id(repository, batch))
+    queue.wake_all(ids)
+    click.echo(f"batch {batch}: cancelling {len(ids)} unfinished jobs")
+
+
+@main.command()
+@click.argument("batch")
+@click.option("--failed", "only_failed", is_flag=True, help="Only failed jobs (not cancelled/expired/incomplete).")
+def retry(batch: str, only_failed: bool) -> None:
+    """Start new attempts of BATCH's jobs that did not succeed; resumes a stopped batch."""
+    repository, queue = _producer(_settings())
+    batch_id = _batch_id(repository, batch)
+    ids = repository.retry_batch(batch_id, only_failed=only_failed) + repository.resume_batch(batch_id)
+    queue.wake_all(sorted(set(ids)), starting=True)
+    click.echo(f"batch {batch}: {len(set(ids))} jobs started again")
+
+
+@main.group()
+def report() -> None:
+    """Reports from the database."""
+
+
+@report.command("usage")
+@click.option("--batch", "batch_name", help="Only this batch.")
+@click.option("--by", "by", type=click.Choice(["batch", "assistant", "model", "day"]), default="model",
+              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+def report_usage(batch_name: str | None, by: str, fmt: str) -> None:
+    """Token usage (summed over runs, every attempt counted) with an estimated cost."""
+    from batchrunner.db.engine import make_engine
+    from batchrunner.reports import Grouping, ReportFormat, render, usage_report
+    from batchrunner.runtime import make_repository
+
+    settings = _settings()
+    batch_id = None
+    if batch_name is not None:
+        batch_id = _batch_id(make_repository(settings, pool_size=1), batch_name)
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        rows = usage_report(engine, cast(Grouping, by), batch_id=batch_id, prices=settings.model_prices)
+    finally:
+        engine.dispose()
+    click.echo(render(rows, cast(ReportFormat, fmt), cast(Grouping, by)))
+
+
+@main.command()
+@click.option("--timeout", default=5.0, show_default=True, type=float, help="Seconds to wait for each service.")
+def health(timeout: float) -> None:
+    """Exit 0 only when the database and the broker answer (for liveness and readiness probes)."""
+    from batchrunner.health import check_health
+
+    problems = check_health(_settings(), timeout_s=timeout)
+    for problem in problems:
+        click.echo(f"unhealthy: {problem}", err=True)
+    if problems:
+        sys.exit(1)
+    click.echo("ok")

@@ -1,0 +1,192 @@
+"""The tables. Column names are a contract with the repository, the views and users' SQL.
+
+Schema changes go through a new Alembic migration; ``tests/db`` fails when these classes and the
+migrations drift apart. States and statuses are plain strings (not database enums) so a new state
+needs no migration. Timestamps are aware UTC datetimes (``UtcDateTime``) on every dialect.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from batchrunner.db.base import Base, UtcDateTime, big_pk_type, json_type, utc_now
+
+_NOW = text("CURRENT_TIMESTAMP")
+_ZERO = text("0")
+
+
+def _created_at() -> Mapped[datetime]:
+    return mapped_column(UtcDateTime(), nullable=False, default=utc_now, server_default=_NOW)
+
+
+def _updated_at() -> Mapped[datetime]:
+    return mapped_column(UtcDateTime(), nullable=False, default=utc_now, onupdate=utc_now, server_default=_NOW)
+
+
+def _counter(type_: type[Integer] = Integer) -> Mapped[int]:
+    return mapped_column(type_(), nullable=False, default=0, server_default=_ZERO)
+
+
+class Batch(Base):
+    """A named set of jobs, usually one job file; ``status`` is active|stopped|cancelled|finished."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
+    status: Mapped[str] = mapped_column(
+        String(32), nullable=False, default="active", server_default=text("'active'")
+    )
+    stop_reason: Mapped[str | None] = mapped_column(Text())
+    source_file: Mapped[str | None] = mapped_column(Text())
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class Job(Base):
+    """One line of a job file and where it stands; updates are compare-and-set on ``version``."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("batch_id", "custom_id"),
+        # The leading column also serves lookups by state alone.
+        Index(None, "state", "next_wake_at"),
+        # Terminal jobs have no wake-up, so this range-scans only live jobs (the sweeper's query).
+        Index(None, "next_wake_at"),
+        Index(None, "batch_id", "state"),
+        Index(None, "target_thread_id"),
+    )
+
+    id: Mapped[int] = mapped_column(big_pk_type(), primary_key=True, autoincrement=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), nullable=False)
+    custom_id: Mapped[str] = mapped_column(String(512), nullable=False)
+    line_no: Mapped[int] = mapped_column(Integer(), nullable=False)
+    spec: Mapped[dict[str, Any]] = mapped_column(json_type(), nullable=False)
+    assistant_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    target_thread_id: Mapped[str | None] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(32), nullable=False)
+    attempt: Mapped[int] = _counter()
+    thread_id: Mapped[str | None] = mapped_column(String(128))
+    run_id: Mapped[str | None] = mapped_column(String(128))
+    next_wake_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    version: Mapped[int] = _counter()
+    step_retries: Mapped[int] = _counter()
+    # Tokens reserved from the rate-limit budget for the current attempt (the estimate, before usage is known).
+    estimated_tokens: Mapped[int] = _counter(BigInteger)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text())
+    output_text: Mapped[str | None] = mapped_column(Text())
+    prompt_tokens: Mapped[int] = _counter(BigInteger)
+    completion_tokens: Mapped[int] = _counter(BigInteger)
+    total_tokens: Mapped[int] = _counter(BigInteger)
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class Run(Base):
+    """One attempt of a job: the API's run, its timestamps, outcome and usage."""
+
+    __tablename__ = "runs"
+    # The unique constraint's leading column indexes job_id.
+    __table_args__ = (UniqueConstraint("job_id", "attempt"),)
+
+    id: Mapped[int] = mapped_column(big_pk_type(), primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(BigInteger(), ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False)
+    attempt: Mapped[int] = mapped_column(Integer(), nullable=False)
+    api_run_id: Mapped[str] = mapped_column(String(128), nullable=False, unique=True)
+    thread_id: Mapped[str | None] = mapped_column(String(128))
+    assistant_id: Mapped[str | None] = mapped_column(String(128))
+    model: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(32), nullable=False)
+    created_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # the API's created_at
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    failed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_error_code: Mapped[str | None] = mapped_column(String(64))
+    last_error_message: Mapped[str | None] = mapped_column(Text())
+    incomplete_reason: Mapped[str | None] = mapped_column(String(64))
+    prompt_tokens: Mapped[int | None] = mapped_column(BigInteger())
+    completion_tokens: Mapped[int | None] = mapped_column(BigInteger())
+    total_tokens: Mapped[int | None] = mapped_column(BigInteger())
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utc_now)
+    finished_recorded_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class RunStep(Base):
+    """A step of a run (message creation or tool calls) with its details and usage."""
+
+    __tablename__ = "run_steps"
+
+    id: Mapped[int] = mapped_column(big_pk_type(), primary_key=True, autoincrement=True)
+    run_pk: Mapped[int] = mapped_column(
+        BigInteger(), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    api_step_id: Mapped[str] = mapped_column(String(128), nullable=False, unique=True)
+    type: Mapped[str] = mapped_column(String(32), nullable=False)
+    status: Mapped[str] = mapped_column(String(32), nullable=False)
+    step_details: Mapped[dict[str, Any]] = mapped_column(json_type(), nullable=False)
+    created_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_error_code: Mapped[str | None] = mapped_column(String(64))
+    prompt_tokens: Mapped[int | None] = mapped_column(BigInteger())
+    completion_tokens: Mapped[int | None] = mapped_column(BigInteger())
+    total_tokens: Mapped[int | None] = mapped_column(BigInteger())
+
+
+class ToolInvocation(Base):
+    """One tool call answered by a handler: arguments, output or error, outcome and duration."""
+
+    __tablename__ = "tool_invocations"
+
+    id: Mapped[int] = mapped_column(big_pk_type(), primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(
+        BigInteger(), ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    run_pk: Mapped[int] = mapped_column(
+        BigInteger(), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    tool_call_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    name: Mapped[str] = mapped_column(String(128), nullable=False)
+    arguments: Mapped[str] = mapped_column(Text(), nullable=False)
+    output: Mapped[str | None] = mapped_column(Text())
+    error: Mapped[str | None] = mapped_column(Text())
+    outcome: Mapped[str] = mapped_column(String(32), nullable=False)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
+    duration_seconds: Mapped[float] = mapped_column(Float(), nullable=False)
+
+
+class Message(Base):
+    """A message a run produced (the job's output)."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(big_pk_type(), primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(
+        BigInteger(), ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    run_pk: Mapped[int | None] = mapped_column(BigInteger(), ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    api_message_id: Mapped[str] = mapped_column(String(128), nullable=False, unique=True)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    content_text: Mapped[str] = mapped_column(Text(), nullable=False)
+    content: Mapped[list[dict[str, Any]]] = mapped_column(json_type(), nullable=False)
+    created_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class ThreadLock(Base):
+    """Which job holds an existing thread; the primary key allows one active run per thread."""
+
+    __tablename__ = "thread_locks"
+
+    thread_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    job_id: Mapped[int] = mapped_column(BigInteger(), ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False)
+    acquired_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utc_now)
+
+
+__all__ = ["Base", "Batch", "Job", "Message", "Run", "RunStep", "ThreadLock", "ToolInvocation"]

@@ -1,0 +1,234 @@
+"""Reads and validates a JSONL job file, line by line, collecting every error before returning.
+
+Lines are numbered from 1 as in the file; blank lines are skipped but keep their numbers. A job
+without ``custom_id`` gets ``line-<N>`` (its line number), so re-reading an unchanged file gives the
+same ids and enqueueing it again into the same batch is a no-op.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import re
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import ValidationError
+
+from batchrunner.jobfile.errors import JobFileError, LineError, LineErrors
+from batchrunner.jobfile.fields import KNOWN_TOOLS
+from batchrunner.jobfile.messages import line_errors, shown
+from batchrunner.jobfile.schema import JobLine
+from batchrunner.jobfile.spec import JobSpec, default_custom_id
+
+DEFAULT_MAX_LINE_BYTES = 1_000_000
+_UTF8_BOM = b"\xef\xbb\xbf"
+_SKIP_CHUNK_BYTES = 1 << 16
+# Only lines with a \uD800-\uDFFF escape can decode to a string that is not valid Unicode.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+@dataclass(frozen=True)
+class JobFileReadResult:
+    """The valid jobs of a file in line order; ``errors`` is non-empty only with ``skip_invalid``."""
+
+    jobs: list[JobSpec]
+    errors: list[LineError] = field(default_factory=list)
+
+
+class _InvalidJson(ValueError):
+    """JSON that Python's parser accepts but the job file format does not."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise _InvalidJson(f"{name} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _InvalidJson(f"number {text} is out of range")
+    return value
+
+
+def _object_with_unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _InvalidJson(f"duplicate key {shown(key)}")
+            seen.add(key)
+    return obj
+
+
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_object_with_unique_keys, parse_float=_finite_float, parse_constant=_reject_constant
+)
+
+
+def _json_type(value: Any) -> str:
+    names = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")
+
+
+def _decode_object(text: str, line_no: int) -> dict[str, Any]:
+    try:
+        data = _DECODER.decode(text)
+        if _SURROGATE_ESCAPE.search(text):
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except json.JSONDecodeError as exc:
+        raise LineErrors([LineError(line_no, "", f"invalid JSON: {exc.msg} at column {exc.colno}")]) from None
+    except _InvalidJson as exc:
+        raise LineErrors([LineError(line_no, "", f"invalid JSON: {exc}")]) from None
+    except UnicodeEncodeError:
+        message = "invalid JSON: a string has an unpaired surrogate escape (\\ud800-\\udfff)"
+        raise LineErrors([LineError(line_no, "", message)]) from None
+    if not isinstance(data, dict):
+        raise LineErrors([LineError(line_no, "", f"a job must be a JSON object (got {_json_type(data)})")])
+    return data
+
+
+def _thread_choice_errors(data: dict[str, Any], line_no: int) -> list[LineError]:
+    if "thread" in data and "thread_id" in data:
+        return [LineError(line_no, "thread_id", "give either thread or thread_id, not both")]
+    if "thread" not in data and "thread_id" not in data:
+        message = "required: give thread (to start a new thread) or thread_id (to use an existing one)"
+        return [LineError(line_no, "thread", message)]
+    return []
+
+
+def _parse(text: str, line_no: int, known_tools: Collection[str] | None) -> tuple[JobSpec, bool]:
+    """The job on one line and whether it gave its own custom_id."""
+    data = _decode_object(text, line_no)
+    errors: list[LineError] = []
+    try:
+        JobLine.model_validate(data, context={KNOWN_TOOLS: known_tools})
+    except ValidationError as exc:
+        errors.extend(line_errors(exc, line_no))
+    errors.extend(_thread_choice_errors(data, line_no))
+    if errors:
+        raise LineErrors(errors)
+    explicit_id = "custom_id" in data
+    spec = JobSpec(
+        line_no=line_no,
+        custom_id=data["custom_id"] if explicit_id else default_custom_id(line_no),
+        assistant_id=data["assistant_id"],
+        thread=data.get("thread"),
+        thread_id=data.get("thread_id"),
+        params=data.get("params", {}),
+    )
+    return spec, explicit_id
+
+
+def parse_job_line(text: str, line_no: int, *, known_tools: Collection[str] | None = None) -> JobSpec:
+    """Validate one job line (JSON text); raises ``LineErrors`` listing every problem found.
+
+    With ``known_tools``, a function tool (or forced ``tool_choice``) whose name is not in it is an error.
+    """
+    return _parse(text, line_no, known_tools)[0]
+
+
+def _numbered_lines(stream: IO[bytes], max_line_bytes: int) -> Iterator[tuple[int, bytes | None]]:
+    """``(line_no, content)`` without the line ending; ``None`` for a line over ``max_line_bytes``.
+
+    An oversized line is skipped in chunks, so it is never held in memory whole.
+    """
+    limit = max_line_bytes + 2  # room for "\r\n"
+    line_no = 0
+    while chunk := stream.readline(limit):
+        line_no += 1
+        complete = chunk.endswith(b"\n") or len(chunk) < limit
+        content = chunk.removesuffix(b"\n").removesuffix(b"\r")
+        if not complete:
+            while (rest := stream.readline(_SKIP_CHUNK_BYTES)) and not rest.endswith(b"\n"):
+                pass
+        yield line_no, (content if complete and len(content) <= max_line_bytes else None)
+
+
+def _decode_line(content: bytes, line_no: int) -> str:
+    if line_no == 1:
+        content = content.removeprefix(_UTF8_BOM)
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LineErrors(
+            [LineError(line_no, "", f"invalid UTF-8 at byte {exc.start + 1} of the line")]
+        ) from None
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a file is read.
+
+    Reading keeps millions of small dicts and lists alive; the collector would rescan them again
+    and again (doubling the read time) and find nothing, since parsed JSON cannot hold cycles.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _duplicate_error(spec: JobSpec, explicit_id: bool, first_line: int) -> LineError:
+    message = f"duplicate custom_id {shown(spec.custom_id)} (also on line {first_line})"
+    if not explicit_id:
+        message += f"; this line gives no custom_id, so it defaults to {shown(spec.custom_id)}"
+    return LineError(spec.line_no, "custom_id", message)
+
+
+def read_job_file(
+    path: str | Path,
+    *,
+    known_tools: Collection[str] | None = None,
+    skip_invalid: bool = False,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> JobFileReadResult:
+    """Validate a whole job file before returning any of it.
+
+    Raises ``JobFileError`` with every error if any line is invalid (unless ``skip_invalid``, which
+    returns the valid jobs and the errors), if the file holds no jobs, or if it cannot be read.
+    """
+    if max_line_bytes < 1:
+        raise ValueError(f"max_line_bytes must be positive, not {max_line_bytes}")
+    display = str(path)
+    tools = frozenset(known_tools) if known_tools is not None else None
+    jobs: list[JobSpec] = []
+    errors: list[LineError] = []
+    first_line_of: dict[str, int] = {}
+    try:
+        with open(path, "rb") as stream, _cyclic_gc_paused():
+            for line_no, content in _numbered_lines(stream, max_line_bytes):
+                if content is None:
+                    message = f"line is longer than {max_line_bytes} bytes; not parsed"
+                    errors.append(LineError(line_no, "", message, display))
+                    continue
+                if not content.strip():
+                    continue
+                try:
+                    spec, explicit_id = _parse(_decode_line(content, line_no), line_no, tools)
+                except LineErrors as exc:
+                    errors.extend(replace(error, path=display) for error in exc.errors)
+                    continue
+                first_line = first_line_of.setdefault(spec.custom_id, line_no)
+                if first_line != line_no:
+                    errors.append(replace(_duplicate_error(spec, explicit_id, first_line), path=display))
+                    continue
+                jobs.append(spec)
+    except FileNotFoundError:
+        raise JobFileError(display, [LineError(0, "", "file not found", display)]) from None
+    except OSError as exc:
+        message = f"cannot read file: {exc.strerror or exc}"
+        raise JobFileError(display, [LineError(0, "", message, display)]) from None
+    if not jobs and not errors:
+        raise JobFileError(display, [LineError(0, "", "file contains no jobs", display)])
+    if errors and not skip_invalid:
+        raise JobFileError(display, errors)
+    return JobFileReadResult(jobs=jobs, errors=errors)

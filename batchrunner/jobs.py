@@ -1,0 +1,43 @@
+"""The job file format and its reader (DESIGN.md, "Job file"): one JSON object per line.
+
+    {"custom_id": "ticket-42", "assistant_id": "asst_support",
+     "thread": {"messages": [{"role": "user", "content": "Summarise ticket 42"}]},
+     "params": {"model": "gpt-4o-mini", "temperature": 0.2, "metadata": {"team": "support"}}}
+
+- ``assistant_id`` (required) and exactly one of ``thread`` (a ``CreateThreadRequest`` body: a new
+  thread) or ``thread_id`` (an existing thread; ``params.additional_messages`` may add messages).
+- ``params``: the create-run body fields (``CreateRunRequest`` without ``assistant_id``, ``stream``
+  and ``include``), validated as the API validates them; unknown keys are errors.
+- ``custom_id``: 1 to 512 characters, unique within the file. A job without one gets ``line-<N>``,
+  N being its 1-based line number in the file (blank lines count), so keep lines in place when you
+  re-enqueue a file whose jobs have no ids.
+- The metadata key ``batchrunner_job`` is reserved in ``params.metadata`` and ``thread.metadata``:
+  batchrunner tags the runs and threads it creates with it, which also leaves room for 15 pairs of
+  your own there (the API allows 16).
+- Blank lines are ignored. A file with any invalid line is rejected as a whole, with every error
+  named by line number and field, unless ``skip_invalid`` is set.
+"""
+
+from batchrunner.jobfile.errors import JobFileError, LineError, LineErrors
+from batchrunner.jobfile.fields import MAX_USER_METADATA_PAIRS, RESERVED_METADATA_KEY
+from batchrunner.jobfile.reader import (
+    DEFAULT_MAX_LINE_BYTES,
+    JobFileReadResult,
+    parse_job_line,
+    read_job_file,
+)
+from batchrunner.jobfile.spec import JobSpec, default_custom_id
+
+__all__ = [
+    "DEFAULT_MAX_LINE_BYTES",
+    "MAX_USER_METADATA_PAIRS",
+    "RESERVED_METADATA_KEY",
+    "JobFileError",
+    "JobFileReadResult",
+    "JobSpec",
+    "LineError",
+    "LineErrors",
+    "default_custom_id",
+    "parse_job_line",
+    "read_job_file",
+]

@@ -1,0 +1,75 @@
+"""Every Prometheus metric of batchrunner, defined once.
+
+Names follow Prometheus conventions (seconds, ``_total``). Label sets are bounded: models, endpoint
+templates, statuses, tool names from the registry; never job, run or thread ids. In worker processes
+``PROMETHEUS_MULTIPROC_DIR`` is set before this module is imported, so the metrics are
+multiprocess-safe and exposed on one endpoint together with Dramatiq's own middleware.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
+_REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+RUNS_FINISHED = Counter("batchrunner_runs_finished_total", "Runs that reached a terminal status.", ["status", "model"])
+RUN_DURATION = Histogram(
+    "batchrunner_run_duration_seconds",
+    "From run creation to its terminal status, as the API reports it.",
+    ["model"],
+    buckets=_LATENCY_BUCKETS,
+)
+RUN_RECORD_DELAY = Histogram(
+    "batchrunner_run_record_delay_seconds",
+    "From a run finishing at the API to its terminal record being committed.",
+    buckets=_REQUEST_BUCKETS,
+)
+API_REQUESTS = Counter(
+    "batchrunner_api_requests_total",
+    "API requests by endpoint template and HTTP status ('error' when no response arrived).",
+    ["endpoint", "status_code"],
+)
+API_REQUEST_DURATION = Histogram(
+    "batchrunner_api_request_duration_seconds", "API request latency.", ["endpoint"], buckets=_REQUEST_BUCKETS
+)
+RATE_LIMITED = Counter(
+    "batchrunner_rate_limited_total", "429 answers by kind (requests, tokens, insufficient_quota).", ["kind"]
+)
+TOKENS = Counter("batchrunner_tokens_total", "Tokens spent, by model and kind (prompt, completion).", ["model", "kind"])
+TOOL_CALLS = Counter("batchrunner_tool_calls_total", "Tool handler calls by tool and outcome.", ["name", "outcome"])
+TOOL_CALL_DURATION = Histogram(
+    "batchrunner_tool_call_duration_seconds", "Tool handler latency.", ["name"], buckets=_REQUEST_BUCKETS
+)
+JOBS_BY_STATE = Gauge(
+    "batchrunner_jobs", "Jobs by state, as last counted by a sweeper.", ["state"], multiprocess_mode="mostrecent"
+)
+JOBS_IN_FLIGHT = Gauge(
+    "batchrunner_jobs_in_flight",
+    "Jobs with a run in progress at the API, as last counted by a sweeper.",
+    multiprocess_mode="mostrecent",
+)
+BUDGET_REMAINING = Gauge(
+    "batchrunner_rate_limit_budget_remaining",
+    "Remaining fleet-wide budget in the current window (requests or tokens).",
+    ["resource"],
+    multiprocess_mode="mostrecent",
+)
+BUDGET_WAITS = Counter(
+    "batchrunner_rate_limit_waits_total", "Steps deferred because the fleet budget was spent.", ["resource"]
+)
+SWEEPER_REDRIVES = Counter("batchrunner_sweeper_redrives_total", "Overdue jobs re-driven by the sweeper.")
+STEP_RETRIES = Counter(
+    "batchrunner_step_retries_total", "Job steps retried after a transient API failure.", ["endpoint"]
+)
+
+
+def prime_label_sets(tool_names: list[str]) -> None:
+    """Create the series a worker will write, at zero, so a first event is visible to ``rate()``."""
+    for kind in ("requests", "tokens", "insufficient_quota"):
+        RATE_LIMITED.labels(kind=kind)
+    for resource in ("requests", "tokens", "paused"):
+        BUDGET_WAITS.labels(resource=resource)
+    for name in tool_names:
+        for outcome in ("ok", "error", "timeout"):
+            TOOL_CALLS.labels(name=name, outcome=outcome)

@@ -1,0 +1,70 @@
+"""Results and status of a batch, as JSON-ready dictionaries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from batchrunner.db.repository import TERMINAL_STATES, Repository
+
+_CHUNK = 500
+
+
+def iter_results(repository: Repository, batch_id: int) -> Iterator[dict[str, Any]]:
+    """One dictionary per job, in file order; jobs still in progress show their current status."""
+    chunk: list[Any] = []
+    for job in repository.iter_jobs(batch_id, chunk_size=_CHUNK):
+        chunk.append(job)
+        if len(chunk) >= _CHUNK:
+            yield from _render(repository, chunk)
+            chunk = []
+    yield from _render(repository, chunk)
+
+
+def _render(repository: Repository, jobs: list[Any]) -> Iterator[dict[str, Any]]:
+    runs = repository.latest_runs([job.id for job in jobs])
+    for job in sorted(jobs, key=lambda j: j.line_no):
+        run = runs.get(job.id)
+        error = (
+            {"code": job.error_code, "message": job.error_message}
+            if job.state != "succeeded" and (job.error_code or job.error_message)
+            else None
+        )
+        yield {
+            "custom_id": job.custom_id,
+            "status": job.state,
+            "finished": job.state in TERMINAL_STATES,
+            "thread_id": job.thread_id,
+            "run_id": run.api_run_id if run else job.run_id,
+            "run_status": run.status if run else None,
+            "attempts": job.attempt,
+            "output": job.output_text,
+            "usage": {
+                "prompt_tokens": job.prompt_tokens,
+                "completion_tokens": job.completion_tokens,
+                "total_tokens": job.total_tokens,
+            },
+            "error": error,
+        }
+
+
+def batch_status(repository: Repository, name: str | None = None) -> list[dict[str, Any]]:
+    """Per batch: its status, why it stopped, and its jobs counted by state."""
+    rows = []
+    for batch in repository.batches():
+        if name is not None and batch.name != name:
+            continue
+        counts = repository.count_by_state(batch.id)
+        total = sum(counts.values())
+        done = sum(counts.get(state, 0) for state in TERMINAL_STATES)
+        rows.append(
+            {
+                "batch": batch.name,
+                "status": batch.status,
+                "stop_reason": batch.stop_reason,
+                "jobs": total,
+                "finished": done,
+                "by_state": dict(sorted(counts.items())),
+            }
+        )
+    return rows

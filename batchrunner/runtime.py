@@ -1,0 +1,120 @@
+"""Composition root: turns ``Settings`` into the objects a worker or the embedded runner uses."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import httpx
+
+from batchrunner.api.client import AssistantsClient, RequestRecord
+from batchrunner.backend.assistants import AssistantsBackend
+from batchrunner.db.engine import make_engine, make_session_factory
+from batchrunner.db.repository import Repository
+from batchrunner.faults import crashing_hook, parse_fault_points
+from batchrunner.limiter import Budget, make_budget
+from batchrunner.metrics import API_REQUEST_DURATION, API_REQUESTS
+from batchrunner.polling import DurationTracker, PollPolicy
+from batchrunner.processor import JobProcessor, ProcessorConfig
+from batchrunner.settings import Settings
+from batchrunner.tools.registry import ToolRegistry
+from batchrunner.tools.runner import ToolRunner
+
+log = logging.getLogger(__name__)
+
+
+def count_request(record: RequestRecord) -> None:
+    status = str(record.status_code) if record.status_code is not None else "error"
+    endpoint = f"{record.method} {record.endpoint}"
+    API_REQUESTS.labels(endpoint=endpoint, status_code=status).inc()
+    API_REQUEST_DURATION.labels(endpoint=endpoint).observe(record.seconds)
+
+
+def load_tools(settings: Settings) -> ToolRegistry:
+    return ToolRegistry.load(entry_points=True, modules=settings.tool_modules)
+
+
+def learned_durations(repository: Repository) -> DurationTracker:
+    """A duration tracker that starts from the runs already recorded, so a new worker polls lean at once."""
+    durations = DurationTracker()
+    try:
+        recorded = repository.recent_run_durations()
+    except Exception:  # a database that is restarting must not stop the worker from booting
+        log.warning("could not read recent run durations; polling learns them afresh", exc_info=True)
+        return durations
+    for assistant_id, model, seconds in recorded:
+        durations.observe(assistant_id, model, seconds)
+    return durations
+
+
+def make_repository(settings: Settings, *, pool_size: int | None = None) -> Repository:
+    engine = make_engine(settings.database_url, pool_size=pool_size or settings.worker_threads + 2)
+    return Repository(make_session_factory(engine))
+
+
+def make_fleet_budget(settings: Settings) -> Budget:
+    url = settings.budget_redis_url or settings.broker_url
+    redis_url = url if url.startswith(("redis://", "rediss://", "unix://")) else None
+    return make_budget(redis_url, settings.requests_per_minute, settings.tokens_per_minute)
+
+
+def processor_config(settings: Settings) -> ProcessorConfig:
+    return ProcessorConfig(
+        step_lease_s=settings.step_lease_seconds,
+        max_run_attempts=settings.max_run_attempts,
+        max_step_retries=settings.max_request_retries,
+        retry_base_s=settings.retry_base_seconds,
+        retry_max_s=settings.retry_max_seconds,
+        thread_busy_recheck_s=settings.thread_busy_recheck_seconds,
+        fail_job_on_tool_error=settings.tool_error_policy == "fail",
+        create_settle_s=max(15.0, 3 * settings.api_timeout_seconds),
+        start_reserve_share=settings.start_reserve_share,
+        poll_policy=PollPolicy(
+            default_interval_s=settings.poll_interval_seconds,
+            max_interval_s=settings.max_poll_interval_seconds,
+            age_share=settings.poll_age_share,
+        ),
+    )
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    repository: Repository
+    client: AssistantsClient
+    tools: ToolRunner
+    budget: Budget
+    processor: JobProcessor
+
+    @classmethod
+    def build(
+        cls, settings: Settings, *, transport: httpx.BaseTransport | None = None, budget: Budget | None = None
+    ) -> Runtime:
+        repository = make_repository(settings)
+        client = AssistantsClient(
+            settings.api_base_url,
+            settings.api_key_value(),
+            timeout=settings.api_timeout_seconds,
+            transport=transport,
+            on_response=count_request,
+        )
+        tools = ToolRunner(
+            load_tools(settings),
+            timeout_seconds=settings.tool_timeout_seconds,
+            max_output_chars=settings.tool_max_output_chars,
+        )
+        budget = budget or make_fleet_budget(settings)
+        processor = JobProcessor(
+            repository,
+            AssistantsBackend(client),
+            tools,
+            budget,
+            processor_config(settings),
+            durations=learned_durations(repository),
+            fault_hook=crashing_hook(parse_fault_points(settings.fault_points)),
+        )
+        return cls(settings, repository, client, tools, budget, processor)
+
+    def close(self) -> None:
+        self.client.close()
+        self.tools.close()

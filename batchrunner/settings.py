@@ -1,0 +1,120 @@
+"""The one reader of the environment (DESIGN principle 7).
+
+Every other module takes plain arguments; only the CLI and the worker entry point build a
+``Settings`` and turn it into objects.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from batchrunner.faults import parse_fault_points
+from batchrunner.pricing import DEFAULT_MODEL_PRICES
+
+DEFAULT_DATABASE_URL = "sqlite:///batchrunner.db"
+
+
+class Settings(BaseSettings):
+    """batchrunner's settings, read from ``BATCHRUNNER_*`` variables and a ``.env`` file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BATCHRUNNER_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL, description="SQLAlchemy URL; a SQLite file in the working directory by default."
+    )
+    broker_url: str = Field(
+        "", description="redis://… or amqp://…; empty runs an in-process broker (embedded mode only)."
+    )
+    api_base_url: str = Field("https://api.openai.com/v1", description="Base URL every API path is appended to.")
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias="OPENAI_API_KEY", description="The API key (a secret; never logged)."
+    )
+    api_timeout_seconds: float = Field(30.0, gt=0, description="Timeout of one API request.")
+
+    worker_threads: int = Field(8, ge=1, le=256, description="Worker threads per process (embedded `run` too).")
+    queue_name: str = Field("batchrunner", description="Dramatiq queue the actors use.")
+
+    poll_interval_seconds: float = Field(
+        2.0, gt=0, description="Poll interval when the server sends no openai-poll-after-ms."
+    )
+    max_poll_interval_seconds: float = Field(60.0, gt=0, description="Longest wait between two polls of a run.")
+    poll_age_share: float = Field(
+        0.2,
+        gt=0,
+        le=1,
+        description="Two polls of a run are at least this share of its age apart (within the bounds above).",
+    )
+    max_run_attempts: int = Field(
+        3, ge=1, description="Attempts per job when runs fail with rate_limit_exceeded/server_error."
+    )
+    max_request_retries: int = Field(
+        8, ge=0, description="Retries of one step after 5xx, timeouts or dropped connections."
+    )
+    retry_base_seconds: float = Field(0.5, gt=0, description="First backoff delay of a retried request.")
+    retry_max_seconds: float = Field(30.0, gt=0, description="Cap of the retry backoff.")
+    step_lease_seconds: float = Field(
+        120.0, gt=0, description="How long a worker owns a job while it takes one step; the sweeper waits this."
+    )
+    thread_busy_recheck_seconds: float = Field(
+        2.0, gt=0, description="How soon a job waiting for its thread's active run checks again."
+    )
+
+    tool_modules: list[str] = Field(
+        default_factory=list, description="Extra modules whose `TOOLS` dict registers tool handlers."
+    )
+    tool_timeout_seconds: float = Field(30.0, gt=0, description="Timeout of one tool handler call.")
+    tool_error_policy: str = Field(
+        "output", description="`output`: a raising handler's error goes back to the model; `fail`: fail the job."
+    )
+    tool_max_output_chars: int = Field(32768, ge=1, description="Longest tool output sent back to the run.")
+
+    budget_redis_url: str = Field(
+        "",
+        description="Redis holding the fleet-wide budget; empty: the broker's Redis (in-process budget otherwise).",
+    )
+    requests_per_minute: int = Field(0, ge=0, description="Fleet-wide request budget; 0 means no limit.")
+    tokens_per_minute: int = Field(0, ge=0, description="Fleet-wide token budget; 0 means no limit.")
+    start_reserve_share: float = Field(
+        0.5, ge=0, lt=1, description="Share of the budget's 2 s burst that starting runs leaves to runs in flight."
+    )
+
+    fault_points: str = Field(
+        "", description="Testing only: crash points, e.g. `after_run_create=0.3` (see batchrunner/faults.py)."
+    )
+    model_prices: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: dict(DEFAULT_MODEL_PRICES),
+        description="USD per million (prompt, completion) tokens by model, as JSON, for `report usage`.",
+    )
+    sweep_interval_seconds: float = Field(30.0, gt=0, description="How often each worker runs the sweeper.")
+    sweep_grace_seconds: float = Field(
+        60.0, ge=0, description="How long past its wake-up a job waits before the sweeper re-drives it."
+    )
+    metrics_host: str = Field("127.0.0.1", description="Address the worker's Prometheus endpoint binds to.")
+    metrics_port: int = Field(9191, ge=0, le=65535, description="Port of the worker's Prometheus endpoint.")
+    metrics_dir: str = Field(
+        default_factory=lambda: os.path.join(tempfile.gettempdir(), "batchrunner-metrics"),
+        description="prometheus-client multiprocess directory shared by a worker's processes.",
+    )
+
+    @field_validator("tool_error_policy")
+    @classmethod
+    def _known_policy(cls, value: str) -> str:
+        if value not in {"output", "fail"}:
+            raise ValueError("must be 'output' or 'fail'")
+        return value
+
+    @field_validator("fault_points")
+    @classmethod
+    def _known_fault_points(cls, value: str) -> str:
+        parse_fault_points(value)
+        return value
+
+    def api_key_value(self) -> str | None:
+        """The API key in clear, for the HTTP client only."""
+        return self.openai_api_key.get_secret_value() if self.openai_api_key else None

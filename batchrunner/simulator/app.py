@@ -1,0 +1,208 @@
+"""The simulator as an ASGI (Starlette) app: /v1 is the Assistants API, /_sim has its stats.
+
+Every /v1 request goes through the same pipeline: match the route, draw its faults, check the
+`OpenAI-Beta` header, the quota and the requests-per-minute budget, then run the handler under
+the store lock. Sleeps for slow responses happen outside the lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from batchrunner.simulator import lifecycle
+from batchrunner.simulator.config import SimConfig
+from batchrunner.simulator.errors import APIError, DroppedConnection, invalid_url, server_error
+from batchrunner.simulator.faults import NO_FAULT, FaultPlan, draw_faults
+from batchrunner.simulator.handlers import ROUTES, Call, Handler
+from batchrunner.simulator.ratelimit import RateLimiter
+from batchrunner.simulator.router import Route as ApiRoute
+from batchrunner.simulator.router import Router
+from batchrunner.simulator.state import Store
+from batchrunner.simulator.stats import Stats
+
+logger = logging.getLogger(__name__)
+BETA_MESSAGE = (
+    "You must provide the 'OpenAI-Beta' header to access the Assistants API. "
+    "Please try again by setting the header 'OpenAI-Beta: assistants=v2'."
+)
+HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+@dataclass
+class Pending:
+    """A request whose route and faults are known but which has not been served yet."""
+
+    method: str
+    path: str
+    number: int
+    route: ApiRoute[Handler] | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    faults: FaultPlan = NO_FAULT
+
+
+@dataclass
+class Outcome:
+    """What to send back: a JSON response, or nothing at all (a dropped connection)."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False
+
+
+class Simulator:
+    """The state and the request pipeline of one simulated API server."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.store = Store(config)
+        self.limiter = RateLimiter(config.rpm, config.tpm, config.quota_tokens, config.clock)
+        self.stats = Stats()
+        self.router: Router[Handler] = Router(ROUTES)
+        self._requests_seen = 0
+
+    def prepare(self, method: str, path: str) -> Pending:
+        """Number the request, match its route and draw its faults."""
+        with self.store.lock:
+            self._requests_seen += 1
+            pending = Pending(method, path, self._requests_seen)
+            matched = self.router.match(method, path)
+            if matched is not None:
+                pending.route, pending.params = matched
+                pending.faults = draw_faults(self.config, pending.number)
+            return pending
+
+    def execute(
+        self, pending: Pending, query: Mapping[str, str], headers: Mapping[str, str], raw: bytes
+    ) -> Outcome:
+        """Serve the request, apply its 5xx or drop fault, count it, and add the common headers."""
+        with self.store.lock:
+            route, faults = pending.route, pending.faults
+            if route is None:
+                outcome = _error(invalid_url(pending.method, pending.path))
+                name = f"{pending.method} <unmatched>"
+            elif faults.kind != "none" and not faults.after_work:
+                outcome, name = self._fault(faults), route.name
+            else:
+                outcome, name = self._serve(route, pending.params, query, headers, raw), route.name
+                if faults.kind != "none":
+                    outcome = self._fault(faults)
+            self.stats.record_request(name, "dropped" if outcome.drop else outcome.status)
+            outcome.headers.update(self.limiter.headers())
+            digest = hashlib.sha256(f"{self.config.seed}:{pending.number}".encode()).hexdigest()
+            outcome.headers["x-request-id"] = f"req_{digest[:32]}"
+            return outcome
+
+    @staticmethod
+    def _fault(faults: FaultPlan) -> Outcome:
+        if faults.kind == "drop":
+            return Outcome(0, {}, drop=True)
+        return _error(server_error(faults.status))
+
+    def _serve(
+        self,
+        route: ApiRoute[Handler],
+        params: dict[str, str],
+        query: Mapping[str, str],
+        headers: Mapping[str, str],
+        raw: bytes,
+    ) -> Outcome:
+        try:
+            if self.config.require_beta_header and "assistants=v2" not in headers.get("openai-beta", ""):
+                raise APIError(400, BETA_MESSAGE, code="invalid_beta")
+            self.limiter.check_quota()
+            self.limiter.admit_request()
+            reply = route.handler(Call(self.store, self.limiter, self.stats, params, query, _decode(raw)))
+            return Outcome(200, reply.body, dict(reply.headers))
+        except APIError as error:
+            if error.status == 429:
+                self.stats.record_rate_limited(error.type)
+            return _error(error)
+        except Exception:
+            logger.exception("simulator bug while serving %s", route.name)
+            return _error(server_error(500))
+
+    def stats_snapshot(self) -> dict[str, Any]:
+        """The /_sim/stats body, with every run advanced to now."""
+        with self.store.lock:
+            for run in self.store.runs.values():
+                lifecycle.advance(self.store, run)
+            active = sum(1 for run in self.store.runs.values() if run.active)
+            return self.stats.snapshot(active)
+
+    def reset_stats(self) -> None:
+        with self.store.lock:
+            self.stats.reset()
+
+
+def _error(error: APIError) -> Outcome:
+    return Outcome(error.status, error.body(), dict(error.headers))
+
+
+def _decode(raw: bytes) -> Any:
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise APIError(
+            400,
+            "We could not parse the JSON body of your request. (HINT: This likely means you aren't using "
+            "your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not "
+            "valid JSON.)",
+        ) from None
+
+
+class DropConnection(Response):
+    """Starts a response and then fails, which makes the server close the socket mid-answer."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise DroppedConnection("injected fault: connection dropped")
+
+
+def create_app(config: SimConfig | None = None) -> Starlette:
+    """A new simulator (fresh state from the catalogue) as an ASGI app; `app.state.simulator` is its core."""
+    simulator = Simulator(config or SimConfig())
+
+    async def api(request: Request) -> Response:
+        pending = simulator.prepare(request.method, request.url.path)
+        raw = await request.body()
+        faults = pending.faults
+        if faults.slow_seconds and not faults.slow_after_work:
+            await anyio.sleep(faults.slow_seconds)
+        outcome = simulator.execute(pending, request.query_params, request.headers, raw)
+        if faults.slow_seconds and faults.slow_after_work:
+            await anyio.sleep(faults.slow_seconds)
+        if outcome.drop:
+            return DropConnection()
+        return JSONResponse(outcome.body, outcome.status, headers=outcome.headers)
+
+    async def stats(request: Request) -> Response:
+        return JSONResponse(simulator.stats_snapshot())
+
+    async def reset(request: Request) -> Response:
+        simulator.reset_stats()
+        return JSONResponse({"reset": True})
+
+    app = Starlette(
+        routes=[
+            Route("/_sim/stats", stats, methods=["GET"]),
+            Route("/_sim/reset", reset, methods=["POST"]),
+            Route("/{path:path}", api, methods=HTTP_METHODS),
+        ]
+    )
+    app.state.simulator = simulator
+    return app

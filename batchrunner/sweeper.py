@@ -1,0 +1,108 @@
+"""Re-drives jobs whose wake-up is overdue (DESIGN principle 1): a lost message or a dead worker loses nothing.
+
+A job can also be overdue because its wake-up waits behind many others in a busy queue. Re-driving it
+then only adds a duplicate to that queue, and with thousands of jobs the duplicates make the workers
+later still. So while a queue holds more than ``busy_queue_messages`` due messages, its jobs are
+re-driven only once they are ``BUSY_GRACE_FACTOR`` times the grace overdue.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from batchrunner.db.repository import TERMINAL_STATES, Repository
+from batchrunner.limiter import Budget
+from batchrunner.metrics import BUDGET_REMAINING, JOBS_BY_STATE, JOBS_IN_FLIGHT, SWEEPER_REDRIVES
+
+log = logging.getLogger(__name__)
+
+_IN_FLIGHT_STATES = ("creating_run", "running", "requires_action", "collecting")
+BUSY_GRACE_FACTOR = 10
+
+
+class WakeQueue(Protocol):
+    def wake(self, job_id: int, delay_s: float = 0.0, *, starting: bool = False) -> None: ...
+
+    def ready_messages(self, *, starting: bool) -> int | None: ...
+
+
+class Sweeper:
+    def __init__(
+        self,
+        repository: Repository,
+        queue: WakeQueue,
+        *,
+        grace_s: float = 60.0,
+        busy_queue_messages: int = 100,
+        batch_size: int = 1000,
+        budget: Budget | None = None,
+    ) -> None:
+        self._repo = repository
+        self._budget = budget
+        self._queue = queue
+        self._grace = timedelta(seconds=grace_s)
+        self._busy_queue_messages = busy_queue_messages
+        self._batch_size = batch_size
+
+    def sweep_once(self) -> int:
+        """Re-drive every overdue job once; return how many were re-driven."""
+        total = self._sweep(starting=True) + self._sweep(starting=False)
+        if total:
+            SWEEPER_REDRIVES.inc(total)
+            log.info("sweeper re-drove %d overdue jobs", total)
+        return total
+
+    def _sweep(self, *, starting: bool) -> int:
+        grace = self._grace
+        waiting = self._queue.ready_messages(starting=starting)
+        if waiting is not None and waiting > self._busy_queue_messages:
+            grace *= BUSY_GRACE_FACTOR
+        total = 0
+        while True:
+            overdue = self._repo.claim_overdue(
+                now=datetime.now(UTC), grace=grace, limit=self._batch_size, starting=starting
+            )
+            for job_id in overdue:
+                self._queue.wake(job_id, starting=starting)
+            total += len(overdue)
+            if len(overdue) < self._batch_size:
+                return total
+
+    def publish_gauges(self) -> None:
+        counts = self._repo.count_by_state()
+        for state in ("pending", *_IN_FLIGHT_STATES, *TERMINAL_STATES):
+            JOBS_BY_STATE.labels(state=state).set(counts.get(state, 0))
+        JOBS_IN_FLIGHT.set(sum(counts.get(state, 0) for state in _IN_FLIGHT_STATES))
+        if self._budget is not None:
+            snapshot = self._budget.snapshot()
+            if snapshot.remaining_requests is not None:
+                BUDGET_REMAINING.labels(resource="requests").set(snapshot.remaining_requests)
+            if snapshot.remaining_tokens is not None:
+                BUDGET_REMAINING.labels(resource="tokens").set(snapshot.remaining_tokens)
+
+
+class PeriodicSweeper:
+    """Runs a sweeper every ``interval_s`` in a daemon thread until stopped."""
+
+    def __init__(self, sweeper: Sweeper, interval_s: float) -> None:
+        self._sweeper = sweeper
+        self._interval = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="batchrunner-sweeper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._sweeper.sweep_once()
+                self._sweeper.publish_gauges()
+            except Exception:  # the database may be restarting; try again next round
+                log.exception("sweep failed; retrying in %.0fs", self._interval)

@@ -1,0 +1,150 @@
+"""Drive the job state machine in-process and deterministically: fake clock, simulator, no broker.
+
+``StepHarness`` plays the broker's part: it keeps a queue of (wake-up time, job id), moves a shared fake
+clock to the next wake-up and calls ``JobProcessor.advance``. The simulator runs on the same clock
+through its ASGI app, so runs that "take" minutes finish in milliseconds.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from batchrunner.api.client import AssistantsClient
+from batchrunner.backend.assistants import AssistantsBackend
+from batchrunner.db.engine import make_engine, make_session_factory
+from batchrunner.db.repository import Repository
+from batchrunner.faults import FaultHook, no_faults
+from batchrunner.jobs import JobSpec, parse_job_line
+from batchrunner.limiter import Budget, MemoryBudget
+from batchrunner.processor import JobProcessor, ProcessorConfig
+from batchrunner.simulator.app import create_app
+from batchrunner.simulator.config import SimConfig
+from batchrunner.simulator.transport import SyncASGITransport
+from batchrunner.tools.registry import ToolRegistry
+from batchrunner.tools.runner import ToolRunner
+
+_EPOCH = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class FakeClock:
+    now: datetime = _EPOCH
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def timestamp(self) -> float:
+        return self.now.timestamp()
+
+    def advance_to(self, when: datetime) -> None:
+        self.now = max(self.now, when)
+
+
+@dataclass
+class StepHarness:
+    repository: Repository
+    processor: JobProcessor
+    clock: FakeClock
+    transport: httpx.BaseTransport
+    budget: Budget
+    queue: list[tuple[datetime, int, int]] = field(default_factory=list)
+    steps: int = 0
+    _order: Iterator[int] = field(default_factory=itertools.count)
+
+    def wake(self, job_id: int, delay_s: float = 0.0) -> None:
+        heapq.heappush(self.queue, (self.clock.now + timedelta(seconds=delay_s), next(self._order), job_id))
+
+    def enqueue(self, specs: Iterable[JobSpec], batch: str = "batch") -> list[int]:
+        batch_id = self.repository.get_or_create_batch(batch)
+        ids = self.repository.insert_jobs(batch_id, list(specs))
+        for job_id in ids:
+            self.wake(job_id)
+        return ids
+
+    def step(self) -> int | None:
+        """Deliver the next wake-up; return the job id, or None when nothing is queued."""
+        if not self.queue:
+            return None
+        when, _, job_id = heapq.heappop(self.queue)
+        self.clock.advance_to(when)
+        self.steps += 1
+        delay = self.processor.advance(job_id)
+        if delay is not None:
+            self.wake(job_id, delay)
+        return job_id
+
+    def drain(self, max_steps: int = 10_000) -> int:
+        """Deliver wake-ups until none is left; return how many were delivered."""
+        delivered = 0
+        while self.queue and delivered < max_steps:
+            self.step()
+            delivered += 1
+        if self.queue:
+            raise AssertionError(f"jobs still queued after {max_steps} steps")
+        return delivered
+
+    def sim_stats(self) -> dict[str, Any]:
+        with httpx.Client(transport=self.transport, base_url="http://sim") as client:
+            return dict(client.get("/_sim/stats").json())
+
+
+def job(custom_id: str, assistant_id: str = "asst_support", text: str = "Summarise: the printer is jammed.",
+        line_no: int = 1, **fields: Any) -> JobSpec:
+    """A valid job spec with a new thread, for tests."""
+    import json
+
+    body: dict[str, Any] = {"custom_id": custom_id, "assistant_id": assistant_id}
+    if "thread_id" not in fields:
+        body["thread"] = {"messages": [{"role": "user", "content": text}]}
+    body.update(fields)
+    return parse_job_line(json.dumps(body), line_no)
+
+
+@contextmanager
+def step_harness(
+    database_url: str,
+    sim: SimConfig | None = None,
+    *,
+    config: ProcessorConfig | None = None,
+    budget: Budget | None = None,
+    tools: ToolRegistry | None = None,
+    fault_hook: FaultHook = no_faults,
+    api_timeout: float = 30.0,
+) -> Iterator[StepHarness]:
+    clock = FakeClock()
+    sim_config = replace(sim or SimConfig(run_duration_min_s=2, run_duration_max_s=8), clock=clock.timestamp)
+    transport = SyncASGITransport(create_app(sim_config))
+    engine = make_engine(database_url, pool_size=2)
+    repository = Repository(make_session_factory(engine), clock=clock)
+    client = AssistantsClient("http://sim/v1", "sk-harness", timeout=api_timeout, transport=transport)
+    runner = ToolRunner(tools or ToolRegistry.load(), timeout_seconds=5, max_output_chars=4000)
+    fleet_budget = budget or MemoryBudget(0, 0, clock=clock.timestamp)
+    processor = JobProcessor(
+        repository,
+        AssistantsBackend(client),
+        runner,
+        fleet_budget,
+        config or ProcessorConfig(),
+        clock=clock,
+        rand=lambda: 0.5,
+        fault_hook=fault_hook,
+    )
+    try:
+        yield StepHarness(repository, processor, clock, transport, fleet_budget)
+    finally:
+        client.close()
+        runner.close()
+        engine.dispose()
+
+
+def repo_path() -> Path:
+    return Path(__file__).resolve().parents[2]

@@ -1,0 +1,40 @@
+"""Token estimates made before a request, reconciled with the real usage after the run."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from batchrunner.jobs import JobSpec
+
+# About four characters per token for English text; the budget is corrected by real usage afterwards.
+_CHARS_PER_TOKEN = 4
+# What a run with no max_completion_tokens is assumed to write, until its usage arrives.
+DEFAULT_COMPLETION_ESTIMATE = 256
+
+
+def estimate_text_tokens(text: str) -> int:
+    return math.ceil(len(text) / _CHARS_PER_TOKEN)
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return json.dumps(content, ensure_ascii=False)
+
+
+def estimate_run_tokens(spec: JobSpec) -> int:
+    """Prompt tokens of what the job sends, plus the completion it may write."""
+    texts: list[str] = []
+    if spec.thread:
+        texts.extend(_content_text(message.get("content", "")) for message in spec.thread.get("messages", []))
+    params = spec.params
+    for message in params.get("additional_messages") or []:
+        texts.append(_content_text(message.get("content", "")))
+    for key in ("instructions", "additional_instructions"):
+        if isinstance(params.get(key), str):
+            texts.append(params[key])
+    prompt = sum(estimate_text_tokens(text) for text in texts)
+    completion = params.get("max_completion_tokens") or DEFAULT_COMPLETION_ESTIMATE
+    return prompt + int(completion)

@@ -1,0 +1,127 @@
+"""The CLI on embedded defaults: `run --simulate`, `results`, `status`, `report usage`, bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from batchrunner.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples" / "jobs.jsonl"
+
+
+def _clean_environment(patch: pytest.MonkeyPatch, directory: Path) -> None:
+    patch.chdir(directory)
+    for key in list(os.environ):
+        if key.startswith("BATCHRUNNER_") or key == "OPENAI_API_KEY":
+            patch.delenv(key)
+    patch.setenv("BATCHRUNNER_WORKER_THREADS", "4")
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty working directory with no batchrunner settings in the environment."""
+    _clean_environment(monkeypatch, tmp_path)
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def _finished_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("embedded-run")
+    with pytest.MonkeyPatch.context() as patch:
+        _clean_environment(patch, directory)
+        result = CliRunner().invoke(main, ["run", str(EXAMPLES), "--simulate", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "21 succeeded" in result.output
+    return directory
+
+
+@pytest.fixture
+def finished_batch(_finished_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The example file run to the end on embedded defaults (once per module), as the working directory."""
+    _clean_environment(monkeypatch, _finished_dir)
+    return _finished_dir
+
+
+def _sqlite(workdir: Path) -> sa.Engine:
+    return sa.create_engine(f"sqlite:///{workdir / 'batchrunner.db'}")
+
+
+def test_run_then_results_lists_every_job_with_output_and_usage(finished_batch: Path) -> None:
+    """`run --simulate` completes the examples; `results` gives one line per job in file order."""
+    result = CliRunner().invoke(main, ["results", "jobs"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    expected = [json.loads(line)["custom_id"] for line in EXAMPLES.read_text().splitlines()]
+    assert [line["custom_id"] for line in lines] == expected
+    for line in lines:
+        assert line["status"] == "succeeded" and line["output"], line
+        assert line["usage"]["total_tokens"] == line["usage"]["prompt_tokens"] + line["usage"]["completion_tokens"]
+        assert line["usage"]["total_tokens"] > 0 and line["error"] is None
+
+
+def test_results_to_file_and_status_json(finished_batch: Path) -> None:
+    """`results -o FILE` writes the same lines; `status --json` counts jobs by state."""
+    assert CliRunner().invoke(main, ["results", "jobs", "-o", "out.jsonl"]).exit_code == 0
+    assert len((finished_batch / "out.jsonl").read_text().splitlines()) == 21
+    status = CliRunner().invoke(main, ["status", "jobs", "--json"])
+    assert status.exit_code == 0, status.output
+    (row,) = json.loads(status.output)
+    assert (row["batch"], row["jobs"], row["finished"], row["by_state"]) == ("jobs", 21, 21, {"succeeded": 21})
+
+
+def test_running_the_same_file_again_creates_no_job_and_no_run(finished_batch: Path) -> None:
+    """A second `run` of the same file into the same batch enqueues nothing new."""
+    again = CliRunner().invoke(main, ["run", str(EXAMPLES), "--simulate", "--no-progress"])
+    assert again.exit_code == 0, again.output
+    with _sqlite(finished_batch).connect() as conn:
+        assert conn.scalar(sa.text("SELECT count(*) FROM jobs")) == 21
+        assert conn.scalar(sa.text("SELECT count(*) FROM runs")) == 21
+
+
+@pytest.mark.parametrize("by", ["batch", "assistant", "model", "day"])
+def test_report_usage_totals_equal_sums_over_runs(finished_batch: Path, by: str) -> None:
+    """`report usage --by X` adds up to the tokens stored on the runs."""
+    result = CliRunner().invoke(main, ["report", "usage", "--by", by, "--format", "csv", "--batch", "jobs"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    with _sqlite(finished_batch).connect() as conn:
+        prompt, completion, total = conn.execute(
+            sa.text("SELECT sum(prompt_tokens), sum(completion_tokens), sum(total_tokens) FROM runs")).one()
+    assert sum(int(r["prompt_tokens"]) for r in rows) == prompt
+    assert sum(int(r["completion_tokens"]) for r in rows) == completion
+    assert sum(int(r["total_tokens"]) for r in rows) == total > 0
+    assert all(r["estimated_cost_usd"] for r in rows)
+
+
+def test_bad_file_enqueues_nothing_and_names_line_and_field(workdir: Path) -> None:
+    """A file with invalid lines exits non-zero, names each line and field, and creates no batch or job."""
+    result = CliRunner().invoke(main, ["run", str(REPO / "examples" / "bad-jobs.jsonl"), "--simulate"])
+    assert result.exit_code != 0
+    assert "bad-jobs.jsonl:2: params.temperature" in result.output
+    assert "bad-jobs.jsonl:3:" in result.output and "Nothing was enqueued" in result.output
+    with _sqlite(workdir).connect() as conn:
+        assert conn.scalar(sa.text("SELECT count(*) FROM batches")) == 0
+        assert conn.scalar(sa.text("SELECT count(*) FROM jobs")) == 0
+
+
+def test_run_without_key_or_simulator_explains_what_is_missing(workdir: Path) -> None:
+    """Without OPENAI_API_KEY and without --simulate, `run` refuses with a clear message."""
+    result = CliRunner().invoke(main, ["run", str(EXAMPLES)])
+    assert result.exit_code != 0 and "OPENAI_API_KEY" in result.output
+
+
+def test_health_reports_a_broker_that_does_not_answer(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`health` exits 0 with a reachable database and 1 when the broker does not answer."""
+    assert CliRunner().invoke(main, ["health"]).exit_code == 0
+    monkeypatch.setenv("BATCHRUNNER_BROKER_URL", "redis://127.0.0.1:1/0")
+    result = CliRunner().invoke(main, ["health", "--timeout", "1"])
+    assert result.exit_code == 1 and "broker" in result.output

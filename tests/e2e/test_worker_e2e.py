@@ -1,0 +1,139 @@
+"""End to end: a real Dramatiq worker (Redis broker, Postgres) against the simulator over HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from batchrunner.simulator.config import SimConfig
+from batchrunner.simulator.server import BackgroundSimulator
+from batchrunner.testing.processes import (
+    WorkerProcess,
+    batchrunner_env,
+    free_port,
+    run_cli,
+    scratch_redis_db,
+    wait_until,
+)
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples" / "jobs.jsonl"
+API_KEY = "sk-e2e-secret-key-do-not-leak-4242"
+TOOL_ASSISTANTS = {"asst_math", "asst_clock", "asst_analyst"}
+
+
+@pytest.fixture
+def simulator() -> Iterator[BackgroundSimulator]:
+    config = SimConfig(seed=7, run_duration_min_s=0.5, run_duration_max_s=1.5, poll_after_ms=250)
+    with BackgroundSimulator(config) as sim:
+        yield sim
+
+
+@pytest.fixture
+def environment(postgres_url: str, simulator: BackgroundSimulator, tmp_path: Path) -> Iterator[dict[str, str]]:
+    with scratch_redis_db() as redis_url:
+        yield batchrunner_env(
+            BATCHRUNNER_DATABASE_URL=postgres_url,
+            BATCHRUNNER_BROKER_URL=redis_url,
+            BATCHRUNNER_API_BASE_URL=simulator.base_url,
+            BATCHRUNNER_METRICS_PORT=str(free_port()),
+            BATCHRUNNER_METRICS_DIR=str(tmp_path / "metrics"),
+            BATCHRUNNER_SWEEP_INTERVAL_SECONDS="5",
+            OPENAI_API_KEY=API_KEY,
+        )
+
+
+def _jobs_file() -> list[dict[str, Any]]:
+    return [json.loads(line) for line in EXAMPLES.read_text().splitlines() if line.strip()]
+
+
+def _unfinished(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.scalar(
+                sa.text(
+                    "SELECT count(*) FROM jobs"
+                    " WHERE state NOT IN ('succeeded','failed','cancelled','expired','incomplete')"
+                )
+            )
+            or 0
+        )
+
+
+def test_worker_completes_example_batch_with_complete_records(
+    environment: dict[str, str], simulator: BackgroundSimulator, postgres_url: str, tmp_path: Path
+) -> None:
+    """Every example job succeeds once, with runs, steps, usage, tool calls and messages stored."""
+    jobs = _jobs_file()
+    engine = sa.create_engine(postgres_url)
+    with WorkerProcess(environment, tmp_path / "worker.log", threads=4) as worker:
+        enqueued = run_cli(["enqueue", str(EXAMPLES), "--batch", "e2e"], environment)
+        assert enqueued.returncode == 0, enqueued.stderr
+        assert f"{len(jobs)} new jobs" in enqueued.stdout
+        wait_until(lambda: _unfinished(engine) == 0, timeout=120, message="every job to finish")
+        again = run_cli(["enqueue", str(EXAMPLES), "--batch", "e2e"], environment)
+        assert again.returncode == 0, again.stderr
+        assert "0 new jobs" in again.stdout
+        log_text = worker.log_text()
+
+    with engine.connect() as conn:
+        states: dict[str, str] = dict(conn.execute(sa.text("SELECT custom_id, state FROM jobs")).all())
+        assert states == {job["custom_id"]: "succeeded" for job in jobs}
+        runs = conn.execute(
+            sa.text(
+                "SELECT j.custom_id, j.assistant_id, r.id, r.status, r.prompt_tokens, r.completion_tokens,"
+                " r.total_tokens, r.model FROM runs r JOIN jobs j ON j.id = r.job_id"
+            )
+        ).all()
+        assert len(runs) == len(jobs)
+        for custom_id, assistant_id, run_pk, status, prompt, completion, total, model in runs:
+            assert status == "completed", custom_id
+            assert prompt > 0 and completion > 0 and total == prompt + completion, custom_id
+            assert model, custom_id
+            steps = conn.execute(
+                sa.text("SELECT type, total_tokens FROM run_steps WHERE run_pk = :pk"), {"pk": run_pk}
+            ).all()
+            assert "message_creation" in {step.type for step in steps}, custom_id
+            assert sum(step.total_tokens or 0 for step in steps) == total, custom_id
+            tools = conn.execute(
+                sa.text("SELECT name, outcome, output FROM tool_invocations WHERE run_pk = :pk"), {"pk": run_pk}
+            ).all()
+            if assistant_id in TOOL_ASSISTANTS:
+                assert "tool_calls" in {step.type for step in steps}, custom_id
+                assert tools and all(tool.outcome == "ok" and tool.output for tool in tools), custom_id
+            else:
+                assert tools == [], custom_id
+            messages = conn.execute(
+                sa.text("SELECT role, content_text FROM messages WHERE run_pk = :pk"), {"pk": run_pk}
+            ).all()
+            assert messages and all(m.role == "assistant" and m.content_text for m in messages), custom_id
+
+        by_model: dict[str, int] = dict(
+            conn.execute(sa.text("SELECT model, sum(total_tokens) FROM usage_by_model GROUP BY model")).all()
+        )
+        sums: dict[str, int] = dict(
+            conn.execute(sa.text("SELECT model, sum(total_tokens) FROM runs GROUP BY model")).all()
+        )
+        assert by_model == sums and sum(sums.values()) > 0
+        outputs = conn.execute(sa.text("SELECT count(*) FROM jobs WHERE output_text IS NULL")).scalar()
+        assert outputs == 0
+
+    stats = httpx.get(simulator.base_url.removesuffix("/v1") + "/_sim/stats").json()
+    assert stats["runs_created"] == len(jobs)
+    assert len(stats["runs_by_job_key"]) == len(jobs)
+    assert set(stats["runs_by_job_key"].values()) == {1}
+    assert API_KEY not in log_text
+
+    results = run_cli(["results", "e2e"], environment)
+    assert results.returncode == 0, results.stderr
+    lines = [json.loads(line) for line in results.stdout.splitlines()]
+    assert [line["custom_id"] for line in lines] == [job["custom_id"] for job in jobs]
+    assert all(line["status"] == "succeeded" and line["output"] and line["usage"]["total_tokens"] > 0 for line in lines)
