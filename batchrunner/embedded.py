@@ -63,6 +63,7 @@ def run_file(
         budget = MemoryBudget(effective.requests_per_minute, effective.tokens_per_minute)
         runtime = Runtime.build(effective, budget=budget)
         queue.set_processor(runtime.processor.advance_step)
+        runtime.wake_jobs_with(queue.wake)
         worker = dramatiq.Worker(broker, worker_threads=effective.worker_threads, worker_timeout=100)
         try:
             enqueued = enqueue_file(

@@ -55,6 +55,11 @@ BUDGET_REMAINING = Gauge(
     ["resource"],
     multiprocess_mode="mostrecent",
 )
+RUN_STREAMS_OPEN = Gauge(
+    "batchrunner_run_streams_open",
+    "Run streams a worker holds open (runs it hears about without polling).",
+    multiprocess_mode="livesum",
+)
 BUDGET_WAITS = Counter(
     "batchrunner_rate_limit_waits_total", "Steps deferred because the fleet budget was spent.", ["resource"]
 )
@@ -66,6 +71,7 @@ STEP_RETRIES = Counter(
 
 def prime_label_sets(tool_names: list[str]) -> None:
     """Create the series a worker will write, at zero, so a first event is visible to ``rate()``."""
+    RUN_STREAMS_OPEN.set(0)
     for kind in ("requests", "tokens", "insufficient_quota"):
         RATE_LIMITED.labels(kind=kind)
     for resource in ("requests", "tokens", "paused"):

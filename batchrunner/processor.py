@@ -73,6 +73,9 @@ class ProcessorConfig:
     # Share of the budget's burst that starting a new run leaves for the polls of runs in flight, so a
     # binding limit delays starts rather than noticing that runs finished.
     start_reserve_share: float = 0.5
+    # A run whose stream is followed is looked at when the stream says so; this wake-up is the fallback
+    # for a stream (or a process) that dies.
+    stream_fallback_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -258,9 +261,9 @@ class JobProcessor:
         self._observe(snapshot)
         if snapshot.is_terminal:
             return self._finish(self._repo.record_run_created(job, snapshot), snapshot)
-        delay = self._poll_delay(snapshot)
-        self._repo.record_run_created(job, snapshot, reschedule_at=self._wake_at(delay))
-        return delay
+        delay = self._next_look(snapshot)
+        job = self._repo.record_run_created(job, snapshot, reschedule_at=self._wake_at(delay))
+        return self._hand_to_stream(job, snapshot, delay)
 
     def _run_tag(self, job: JobView) -> str:
         return run_tag(job.batch_name, job.custom_id, job.attempt)
@@ -397,8 +400,20 @@ class JobProcessor:
         return delay_s
 
     def _record_poll_and_reschedule(self, job: JobView, snapshot: RunSnapshot, *, state: str | None = None) -> float:
+        delay = self._next_look(snapshot)
+        job = self._repo.record_poll(job, snapshot, state=state, reschedule_at=self._wake_at(delay))
+        return self._hand_to_stream(job, snapshot, delay)
+
+    def _next_look(self, snapshot: RunSnapshot) -> float:
         delay = self._poll_delay(snapshot)
-        self._repo.record_poll(job, snapshot, state=state, reschedule_at=self._wake_at(delay))
+        if snapshot.streamed or self._backend.is_followed(snapshot.run_id):
+            return max(delay, self._config.stream_fallback_s)
+        return delay
+
+    def _hand_to_stream(self, job: JobView, snapshot: RunSnapshot, delay: float) -> float:
+        """Once the run id is committed, let a streamed run's stream wake the job; if it already settled, look now."""
+        if snapshot.streamed and not self._backend.follow_run(snapshot.run_id, job.id):
+            return self._reschedule(job, 0.0)
         return delay
 
     def _poll_delay(self, snapshot: RunSnapshot) -> float:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import httpx
 
 from batchrunner.api.client import AssistantsClient, RequestRecord
+from batchrunner.api.run_streams import RunStreams
 from batchrunner.backend.assistants import AssistantsBackend
 from batchrunner.db.engine import make_engine, make_session_factory
 from batchrunner.db.repository import Repository
 from batchrunner.faults import crashing_hook, parse_fault_points
 from batchrunner.limiter import Budget, make_budget
-from batchrunner.metrics import API_REQUEST_DURATION, API_REQUESTS
+from batchrunner.metrics import API_REQUEST_DURATION, API_REQUESTS, RUN_STREAMS_OPEN
 from batchrunner.polling import DurationTracker, PollPolicy
 from batchrunner.processor import JobProcessor, ProcessorConfig
 from batchrunner.settings import Settings
@@ -28,6 +30,18 @@ def count_request(record: RequestRecord) -> None:
     endpoint = f"{record.method} {record.endpoint}"
     API_REQUESTS.labels(endpoint=endpoint, status_code=status).inc()
     API_REQUEST_DURATION.labels(endpoint=endpoint).observe(record.seconds)
+
+
+class SettledRunWaker:
+    """Wakes a job whose run stream settled: due now in the database, then a wake-up message."""
+
+    def __init__(self, repository: Repository) -> None:
+        self._repository = repository
+        self.send: Callable[[int], None] | None = None
+
+    def __call__(self, job_id: int, run_id: str) -> None:
+        if self._repository.wake_for_run(job_id, run_id) and self.send is not None:
+            self.send(job_id)
 
 
 def load_tools(settings: Settings) -> ToolRegistry:
@@ -69,6 +83,7 @@ def processor_config(settings: Settings) -> ProcessorConfig:
         fail_job_on_tool_error=settings.tool_error_policy == "fail",
         create_settle_s=max(15.0, 3 * settings.api_timeout_seconds),
         start_reserve_share=settings.start_reserve_share,
+        stream_fallback_s=settings.max_poll_interval_seconds,
         poll_policy=PollPolicy(
             default_interval_s=settings.poll_interval_seconds,
             max_interval_s=settings.max_poll_interval_seconds,
@@ -85,6 +100,8 @@ class Runtime:
     tools: ToolRunner
     budget: Budget
     processor: JobProcessor
+    settled_runs: SettledRunWaker
+    streams: RunStreams | None = field(default=None)
 
     @classmethod
     def build(
@@ -104,17 +121,38 @@ class Runtime:
             max_output_chars=settings.tool_max_output_chars,
         )
         budget = budget or make_fleet_budget(settings)
+        settled_runs = SettledRunWaker(repository)
+        # A test's in-process transport serves plain requests only; streams need a real server.
+        streams = (
+            RunStreams(
+                settings.api_base_url,
+                settings.api_key_value(),
+                max_streams=settings.max_run_streams,
+                on_settled=settled_runs,
+                timeout=settings.api_timeout_seconds,
+                on_response=count_request,
+                on_open_count=RUN_STREAMS_OPEN.set,
+            )
+            if settings.max_run_streams > 0 and transport is None
+            else None
+        )
         processor = JobProcessor(
             repository,
-            AssistantsBackend(client),
+            AssistantsBackend(client, streams),
             tools,
             budget,
             processor_config(settings),
             durations=learned_durations(repository),
             fault_hook=crashing_hook(parse_fault_points(settings.fault_points)),
         )
-        return cls(settings, repository, client, tools, budget, processor)
+        return cls(settings, repository, client, tools, budget, processor, settled_runs, streams)
+
+    def wake_jobs_with(self, send: Callable[[int], None]) -> None:
+        """How to send a wake-up for a job whose run stream settled (the broker's queue)."""
+        self.settled_runs.send = send
 
     def close(self) -> None:
+        if self.streams is not None:
+            self.streams.close()
         self.client.close()
         self.tools.close()

@@ -55,6 +55,7 @@ def runtime() -> Runtime:
     with _runtime_lock:
         if _runtime is None:
             _runtime = Runtime.build(settings)
+            _runtime.wake_jobs_with(queue.wake)
             prime_label_sets(_runtime.tools.names())
             sweeper = Sweeper(
                 _runtime.repository, queue, grace_s=settings.sweep_grace_seconds, budget=_runtime.budget

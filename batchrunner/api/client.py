@@ -39,7 +39,15 @@ from batchrunner.api.models import (
     ToolOutput,
 )
 
-__all__ = ["ApiResponse", "AssistantsClient", "RequestRecord", "ResponseMeta"]
+__all__ = [
+    "ApiResponse",
+    "AssistantsClient",
+    "RequestRecord",
+    "ResponseMeta",
+    "checked_base_url",
+    "path_of",
+    "request_headers",
+]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +65,31 @@ class RequestRecord:
     method: str
     status_code: int | None
     seconds: float
+
+
+def checked_base_url(base_url: str) -> httpx.URL:
+    url = httpx.URL(base_url)
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(f"base URL must be an http(s) URL with a host, got {base_url!r}")
+    return url
+
+
+def request_headers(api_key: str | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Headers every Assistants request carries (the key only in ``Authorization``)."""
+    headers = {
+        BETA_HEADER[0]: BETA_HEADER[1],
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+    }
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    headers.update(extra or {})
+    return headers
+
+
+def path_of(template: str, ids: Mapping[str, str]) -> str:
+    """``template`` with its ``{name}`` parts filled in, each id checked and quoted."""
+    return template.format(**{name: _path_id(name, value) for name, value in ids.items()})
 
 
 def _path_id(name: str, value: str) -> str:
@@ -78,17 +111,8 @@ class AssistantsClient:
         on_response: Callable[[RequestRecord], None] | None = None,
         default_headers: Mapping[str, str] | None = None,
     ) -> None:
-        url = httpx.URL(base_url)
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError(f"base URL must be an http(s) URL with a host, got {base_url!r}")
-        headers = {
-            BETA_HEADER[0]: BETA_HEADER[1],
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-        }
-        if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
-        headers.update(default_headers or {})
+        url = checked_base_url(base_url)
+        headers = request_headers(api_key, default_headers)
         # httpx merges a relative path onto base_url's path (adding the "/" between them), which keeps
         # any prefix such as "/v1" or "/some/prefix/v1".
         self._http = httpx.Client(
@@ -238,7 +262,7 @@ class AssistantsClient:
         json: Any = None,
         params: Mapping[str, str] | None = None,
     ) -> ApiResponse[ModelT]:
-        path = template.format(**{name: _path_id(name, value) for name, value in ids.items()})
+        path = path_of(template, ids)
         response = self._send(method, template, path, json=json, params=params)
         if isinstance(response, ApiError):
             raise redact(response, self._secret.get_secret_value())

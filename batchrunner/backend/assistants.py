@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from batchrunner.api.client import ApiResponse, AssistantsClient
 from batchrunner.api.models import Message, Run, RunStep, ToolOutput
+from batchrunner.api.run_streams import RunStreams
 from batchrunner.backend.base import (
     MessageRecord,
     PendingToolCall,
@@ -17,6 +19,7 @@ from batchrunner.backend.base import (
 from batchrunner.jobs import JobSpec
 
 TAG_KEY = "batchrunner_job"
+SUBMIT_TOOL_OUTPUTS = "/threads/{thread_id}/runs/{run_id}/submit_tool_outputs"
 # Adoption only needs the newest runs of a thread: ours was created moments before a crash.
 _ADOPTION_SCAN_LIMIT = 100
 
@@ -93,8 +96,22 @@ def _message_record(message: Message) -> MessageRecord:
 class AssistantsBackend:
     """Runs jobs through the Assistants v2 endpoints of one ``AssistantsClient``."""
 
-    def __init__(self, client: AssistantsClient) -> None:
+    def __init__(self, client: AssistantsClient, streams: RunStreams | None = None) -> None:
         self._client = client
+        self._streams = streams
+
+    def _streamed(self, template: str, ids: dict[str, str], body: dict[str, Any]) -> RunSnapshot | None:
+        """The run a streamed request shows, or None when no stream is free (send a plain request)."""
+        if self._streams is None:
+            return None
+        response = self._streams.open(template, ids, body)
+        return replace(snapshot_of(response), streamed=True) if response is not None else None
+
+    def follow_run(self, run_id: str, job_id: int) -> bool:
+        return self._streams is not None and self._streams.follow(run_id, job_id)
+
+    def is_followed(self, run_id: str) -> bool:
+        return self._streams is not None and self._streams.is_following(run_id)
 
     def create_thread(self, job: JobSpec, job_tag: str) -> str:
         thread = job.thread or {}
@@ -107,7 +124,8 @@ class AssistantsBackend:
     def create_run(self, thread_id: str, job: JobSpec, run_tag: str) -> RunSnapshot:
         body: dict[str, Any] = {**job.params, "assistant_id": job.assistant_id}
         body["metadata"] = {**(job.params.get("metadata") or {}), TAG_KEY: run_tag}
-        return snapshot_of(self._client.create_run(thread_id, body))
+        streamed = self._streamed("/threads/{thread_id}/runs", {"thread_id": thread_id}, body)
+        return streamed or snapshot_of(self._client.create_run(thread_id, body))
 
     def find_run(self, thread_id: str, run_tag: str) -> RunSnapshot | None:
         for run in self._client.list_runs(thread_id, order="desc", max_items=_ADOPTION_SCAN_LIMIT):
@@ -120,7 +138,12 @@ class AssistantsBackend:
 
     def submit_tool_outputs(self, thread_id: str, run_id: str, outputs: list[tuple[str, str]]) -> RunSnapshot:
         tool_outputs = [ToolOutput(tool_call_id=call_id, output=output) for call_id, output in outputs]
-        return snapshot_of(self._client.submit_tool_outputs(thread_id, run_id, tool_outputs))
+        streamed = self._streamed(
+            SUBMIT_TOOL_OUTPUTS,
+            {"thread_id": thread_id, "run_id": run_id},
+            {"tool_outputs": [output.model_dump(mode="json") for output in tool_outputs]},
+        )
+        return streamed or snapshot_of(self._client.submit_tool_outputs(thread_id, run_id, tool_outputs))
 
     def cancel_run(self, thread_id: str, run_id: str) -> RunSnapshot:
         return snapshot_of(self._client.cancel_run(thread_id, run_id))

@@ -49,6 +49,8 @@ class RunSnapshot:
     tool_calls: tuple[PendingToolCall, ...] = ()
     poll_after_ms: int | None = None
     rate_limit: RateLimitInfo | None = None
+    # True when the response was a stream the backend keeps open (see ``RunBackend.follow_run``).
+    streamed: bool = False
 
     @property
     def is_terminal(self) -> bool:
@@ -98,6 +100,14 @@ class RunBackend(Protocol):
 
     def create_run(self, thread_id: str, job: JobSpec, run_tag: str) -> RunSnapshot:
         """Start a run for ``job`` on ``thread_id``, tagged with ``run_tag`` so it can be adopted."""
+        ...
+
+    def follow_run(self, run_id: str, job_id: int) -> bool:
+        """Ask to hear when the stream of a ``streamed`` snapshot's run settles; False: it already did."""
+        ...
+
+    def is_followed(self, run_id: str) -> bool:
+        """Whether a stream will say when run ``run_id`` next needs a worker."""
         ...
 
     def find_run(self, thread_id: str, run_tag: str) -> RunSnapshot | None:

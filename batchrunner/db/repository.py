@@ -282,6 +282,23 @@ class Repository:
             job, version=version, step_retries=step_retries if step_retries is not None else job.step_retries
         )
 
+    def wake_for_run(self, job_id: int, run_id: str) -> bool:
+        """Make job ``job_id`` due now if it is still waiting on run ``run_id``; True when it was.
+
+        Rarely a worker holds the job's lease at that moment (a fallback poll): the wake-up then lets a
+        second worker claim the job, the first one's step loses its lease and is dropped, and the second
+        looks at the run again. One extra request, never a lost or doubled record.
+        """
+        now = self._now()
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.run_id == run_id, Job.state == "running", Job.next_wake_at > now)
+                .values(next_wake_at=now, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
     def park(self, job: JobView) -> JobView:
         """Leave the job where it is with no wake-up (its batch is stopped); ``resume_batch`` wakes it."""
         return self.release(job, next_wake_at=None)

@@ -2,7 +2,8 @@
 
 Every /v1 request goes through the same pipeline: match the route, draw its faults, check the
 `OpenAI-Beta` header, the quota and the requests-per-minute budget, then run the handler under
-the store lock. Sleeps for slow responses happen outside the lock.
+the store lock. Sleeps for slow responses happen outside the lock. A streamed run (`"stream": true`)
+takes the same path; its 200 is then a `text/event-stream` of the run's events (see `streaming`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +33,7 @@ from batchrunner.simulator.router import Route as ApiRoute
 from batchrunner.simulator.router import Router
 from batchrunner.simulator.state import Store
 from batchrunner.simulator.stats import Stats
+from batchrunner.simulator.streaming import EventStreamResponse, RunStream
 
 logger = logging.getLogger(__name__)
 BETA_MESSAGE = (
@@ -54,12 +57,13 @@ class Pending:
 
 @dataclass
 class Outcome:
-    """What to send back: a JSON response, or nothing at all (a dropped connection)."""
+    """What to send back: a JSON response, a stream of run events, or nothing (a dropped connection)."""
 
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
+    stream: RunStream | None = None
 
 
 class Simulator:
@@ -72,6 +76,8 @@ class Simulator:
         self.stats = Stats()
         self.router: Router[Handler] = Router(ROUTES)
         self._requests_seen = 0
+        # Set when the server shuts down: open run streams end (without `done`) so it need not wait for them.
+        self.stopping = threading.Event()
 
     def prepare(self, method: str, path: str) -> Pending:
         """Number the request, match its route and draw its faults."""
@@ -98,6 +104,8 @@ class Simulator:
             else:
                 outcome, name = self._serve(route, pending.params, query, headers, raw), route.name
                 if faults.kind != "none":
+                    if outcome.stream is not None:  # the work is done, but the client will not see it
+                        outcome.stream.close()
                     outcome = self._fault(faults)
             self.stats.record_request(name, "dropped" if outcome.drop else outcome.status)
             outcome.headers.update(self.limiter.headers())
@@ -125,7 +133,7 @@ class Simulator:
             self.limiter.check_quota()
             self.limiter.admit_request()
             reply = route.handler(Call(self.store, self.limiter, self.stats, params, query, _decode(raw)))
-            return Outcome(200, reply.body, dict(reply.headers))
+            return Outcome(200, reply.body, dict(reply.headers), stream=reply.stream)
         except APIError as error:
             if error.status == 429:
                 self.stats.record_rate_limited(error.type)
@@ -184,10 +192,17 @@ def create_app(config: SimConfig | None = None) -> Starlette:
         if faults.slow_seconds and not faults.slow_after_work:
             await anyio.sleep(faults.slow_seconds)
         outcome = simulator.execute(pending, request.query_params, request.headers, raw)
-        if faults.slow_seconds and faults.slow_after_work:
-            await anyio.sleep(faults.slow_seconds)
+        try:
+            if faults.slow_seconds and faults.slow_after_work:
+                await anyio.sleep(faults.slow_seconds)
+        except BaseException:
+            if outcome.stream is not None:
+                outcome.stream.close()
+            raise
         if outcome.drop:
             return DropConnection()
+        if outcome.stream is not None:
+            return EventStreamResponse(outcome.stream, outcome.headers, simulator.stopping)
         return JSONResponse(outcome.body, outcome.status, headers=outcome.headers)
 
     async def stats(request: Request) -> Response:

@@ -2,6 +2,8 @@
 
 Handlers that create runs (or resume them with tool outputs) first validate, then charge their
 estimated tokens against tpm and the quota, and only then change state, so a 429 leaves no trace.
+With `"stream": true` they attach an event queue to the run just before changing it and answer
+with a `RunStream` instead of the run (see `streaming`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from batchrunner.simulator import lifecycle, request_bodies
 from batchrunner.simulator.errors import invalid
+from batchrunner.simulator.events import EventQueue, publish
 from batchrunner.simulator.pagination import list_page
 from batchrunner.simulator.ratelimit import RateLimiter
 from batchrunner.simulator.records import Run
@@ -23,6 +26,7 @@ from batchrunner.simulator.runplan import (
 )
 from batchrunner.simulator.state import Store
 from batchrunner.simulator.stats import Stats
+from batchrunner.simulator.streaming import RunStream
 from batchrunner.simulator.textgen import content_text, estimate_tokens
 
 
@@ -40,14 +44,19 @@ class Call:
 
 @dataclass
 class Reply:
-    """A 200 answer: JSON body and extra headers."""
+    """A 200 answer: JSON body and extra headers, or a stream of events."""
 
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+    stream: RunStream | None = None
 
 
 def _run_reply(call: Call, run: Run) -> Reply:
     return Reply(run.to_json(), {"openai-poll-after-ms": str(call.store.config.poll_after_ms)})
+
+
+def _stream_reply(call: Call, run: Run, queue: EventQueue) -> Reply:
+    return Reply({}, stream=RunStream(call.store, run, queue))
 
 
 def _current_run(call: Call) -> Run:
@@ -83,9 +92,12 @@ def create_thread_and_run(call: Call) -> Reply:
     thread_texts = [content_text(message.content) for message in spec.thread.messages]
     call.limiter.charge_tokens(estimate_request_tokens(call.store, thread_texts, spec.run))
     thread = call.store.create_thread(spec.thread)
-    run = create_run(call.store, thread, spec.run)
+    queue = EventQueue() if spec.run.stream else None
+    if queue is not None:
+        publish([queue], "thread.created", thread.to_json())
+    run = create_run(call.store, thread, spec.run, queue)
     call.stats.record_run(run.metadata)
-    return _run_reply(call, run)
+    return _run_reply(call, run) if queue is None else _stream_reply(call, run, queue)
 
 
 def list_messages(call: Call) -> Reply:
@@ -128,9 +140,10 @@ def create_run_on_thread(call: Call) -> Reply:
     ensure_no_active_run(store, thread)
     thread_texts = [message.text for message in store.thread_messages(thread)]
     call.limiter.charge_tokens(estimate_request_tokens(store, thread_texts, spec))
-    run = create_run(store, thread, spec)
+    queue = EventQueue() if spec.stream else None
+    run = create_run(store, thread, spec, queue)
     call.stats.record_run(run.metadata)
-    return _run_reply(call, run)
+    return _run_reply(call, run) if queue is None else _stream_reply(call, run, queue)
 
 
 def get_run(call: Call) -> Reply:
@@ -138,12 +151,22 @@ def get_run(call: Call) -> Reply:
 
 
 def submit_tool_outputs(call: Call) -> Reply:
-    outputs = request_bodies.parse_submit_tool_outputs(call.body)
+    request = request_bodies.parse_submit_tool_outputs(call.body)
+    outputs = request.outputs
     run = _current_run(call)
     lifecycle.check_tool_outputs(run, outputs)
     call.limiter.charge_tokens(estimate_tokens("".join(output.output for output in outputs)))
-    lifecycle.submit_tool_outputs(call.store, run, outputs)
-    return _run_reply(call, run)
+    if not request.stream:
+        lifecycle.submit_tool_outputs(call.store, run, outputs)
+        return _run_reply(call, run)
+    queue = EventQueue()
+    run.listeners.append(queue)
+    try:
+        lifecycle.submit_tool_outputs(call.store, run, outputs)
+    except BaseException:
+        run.listeners[:] = [listener for listener in run.listeners if listener is not queue]
+        raise
+    return _stream_reply(call, run, queue)
 
 
 def cancel_run(call: Call) -> Reply:

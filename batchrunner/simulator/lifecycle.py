@@ -4,6 +4,10 @@ Nothing runs in the background: every request first calls `advance(store, run)`,
 transitions whose time has come (queued -> in_progress -> requires_action | completed | failed |
 incomplete, expiry, the end of cancelling) at the times the run's plan fixed when it was created.
 A run makes at most two model turns: the first may end in a tool round, the second answers.
+
+Every change is also published to the run's open streams (`events`), in the order it happens: run
+status changes (`thread.run.<status>`), steps (`thread.run.step.created` and the status a step ends
+in) and assistant messages (`thread.message.created`, then `completed` or `incomplete`).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from batchrunner.simulator.errors import invalid
+from batchrunner.simulator.events import publish
 from batchrunner.simulator.records import TERMINAL_RUN_STATUSES, Message, Run, Step, Usage
 from batchrunner.simulator.request_bodies import ToolOutput
 from batchrunner.simulator.state import Store
@@ -26,6 +31,30 @@ FAILURE_MESSAGES = {
     "rate_limit_exceeded": "Rate limit reached for the model. Please try again later.",
     "server_error": "Sorry, something went wrong.",
 }
+
+
+def publish_run(run: Run, name: str | None = None) -> None:
+    """Tell the run's streams about it: event `name`, by default the one of its current status."""
+    if run.listeners:
+        publish(run.listeners, name or f"thread.run.{run.status}", run.to_json())
+
+
+def _publish_step(run: Run, step: Step, what: str | None = None) -> None:
+    if run.listeners:
+        publish(run.listeners, f"thread.run.step.{what or step.status}", step.to_json())
+
+
+def next_due(run: Run) -> float | None:
+    """When `advance` will next change the run on its own (None once it has ended)."""
+    if run.status == "cancelling":
+        return run.cancel_done_at
+    if run.status == "requires_action":
+        return run.expires_at
+    if run.status == "queued":
+        return min(run.created_at + run.plan.queue_seconds, run.expires_at)
+    if run.status == "in_progress":
+        return min(run.turn_ends_at, run.expires_at)
+    return None
 
 
 def advance(store: Store, run: Run) -> None:
@@ -49,6 +78,7 @@ def advance(store: Store, run: Run) -> None:
         if run.status == "queued":
             run.status = "in_progress"
             run.started_at = due
+            publish_run(run)
         else:
             _end_turn(store, run, due)
 
@@ -121,12 +151,14 @@ def _request_tool_outputs(store: Store, run: Run, at: float, prompt: int) -> Non
         for call_id, call in pairs
     ]
     step = _new_step(store, run, at, "tool_calls", {"type": "tool_calls", "tool_calls": step_calls})
+    _publish_step(run, step, "created")
     completion = estimate_tokens("".join(call.name + call.arguments for call in run.plan.calls))
     # Held back until the step ends: a step's usage is null while it is in progress.
     run.tool_step_id = step.id
     run.spent_pending = Usage(prompt, completion)
     run.status = "requires_action"
     run.required_action = {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": calls}}
+    publish_run(run)
 
 
 def _create_answer(store: Store, run: Run, at: float, prompt: int) -> None:
@@ -163,13 +195,25 @@ def _create_answer(store: Store, run: Run, at: float, prompt: int) -> None:
         "message_creation",
         {"type": "message_creation", "message_creation": {"message_id": message.id}},
     )
+    if run.listeners:
+        _publish_step(run, step, "created")
+        publish(run.listeners, "thread.message.created", _as_started(message))
+        publish(run.listeners, f"thread.message.{message.status}", message.to_json())
     step.status, step.completed_at, step.usage = "completed", at, Usage(prompt, completion)
+    _publish_step(run, step)
     run.spent = run.spent + step.usage
     if cut_short:
         run.incomplete_reason = "max_completion_tokens"
         _finish(store, run, "incomplete", at)
     else:
         _finish(store, run, "completed", at)
+
+
+def _as_started(message: Message) -> dict[str, Any]:
+    """The message as `thread.message.created` shows it: in progress, still empty (it is written at once)."""
+    started = message.to_json()
+    started.update(status="in_progress", content=[], incomplete_details=None, completed_at=None, incomplete_at=None)
+    return started
 
 
 def _finish(store: Store, run: Run, status: str, at: float) -> None:
@@ -192,6 +236,7 @@ def _finish(store: Store, run: Run, status: str, at: float) -> None:
             step.expired_at = at
         elif status == "cancelled":
             step.cancelled_at = at
+        _publish_step(run, step)
     if status == "failed":
         run.failed_at = at
     elif status == "cancelled":
@@ -200,6 +245,7 @@ def _finish(store: Store, run: Run, status: str, at: float) -> None:
         run.completed_at = at
     # The real API stops showing an expiry once a run has ended any other way than expiring.
     run.expires_shown = status == "expired"
+    publish_run(run)
 
 
 def check_tool_outputs(run: Run, outputs: list[ToolOutput]) -> None:
@@ -226,11 +272,13 @@ def submit_tool_outputs(store: Store, run: Run, outputs: list[ToolOutput]) -> No
         (call["function"]["name"], by_id[call["id"]]) for call in step.step_details["tool_calls"]
     ]
     step.status, step.completed_at, step.usage = "completed", now, run.spent_pending
+    _publish_step(run, step)
     run.spent = run.spent + run.spent_pending
     run.required_action = None
     run.status = "in_progress"
     run.turn = 2
     run.turn_ends_at = now + run.plan.second_turn_seconds
+    publish_run(run)
     advance(store, run)
 
 
@@ -242,3 +290,4 @@ def cancel(store: Store, run: Run) -> None:
     run.status = "cancelling"
     run.required_action = None
     run.cancel_done_at = store.now() + CANCELLING_SECONDS
+    publish_run(run)

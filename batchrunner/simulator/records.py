@@ -10,6 +10,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from batchrunner.simulator.events import EventQueue
 from batchrunner.simulator.textgen import content_text
 from batchrunner.simulator.toolcalls import PlannedCall
 
@@ -235,6 +236,8 @@ class Run:
     tool_step_id: str | None = None
     tool_results: list[tuple[str, str]] = field(default_factory=list)
     expires_shown: bool = True
+    # The open streams of this run (see `events`); never part of its JSON.
+    listeners: list[EventQueue] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def active(self) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from batchrunner.simulator.errors import invalid
 from batchrunner.simulator.request_parts import (
     MessageSpec,
     parse_message,
@@ -69,6 +68,7 @@ class RunSpec:
     parallel_tool_calls: bool | None = None
     response_format: str | dict[str, Any] | None = None
     reasoning_effort: str | None = None
+    stream: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,14 @@ class ToolOutput:
     output: str
 
 
+@dataclass(frozen=True)
+class ToolOutputsSpec:
+    """A validated SubmitToolOutputsRunRequest."""
+
+    outputs: list[ToolOutput]
+    stream: bool = False
+
+
 _COMMON_RUN_KEYS = (
     "assistant_id", "model", "instructions", "tools", "metadata", "temperature", "top_p", "stream",
     "max_prompt_tokens", "max_completion_tokens", "truncation_strategy", "tool_choice",
@@ -119,16 +127,10 @@ ASSISTANT_KEYS = frozenset(
 )  # fmt: skip
 
 
-def reject_streaming(body: dict[str, Any]) -> None:
-    """Streaming (SSE) is not simulated: say so instead of answering with JSON."""
-    if get_boolean(body, "stream", nullable=True):
-        raise invalid("The simulator does not support streaming; omit 'stream' or set it to false.", "stream")
-
-
 def _parse_run_fields(body: dict[str, Any], max_tools: int = MAX_RUN_TOOLS) -> dict[str, Any]:
     require(body, "assistant_id", "")
-    reject_streaming(body)
     return {
+        "stream": bool(get_boolean(body, "stream", nullable=True)),
         "assistant_id": str(get_string(body, "assistant_id", nullable=False)),
         "model": get_string(body, "model"),
         "instructions": get_string(body, "instructions"),
@@ -193,12 +195,12 @@ def parse_create_message(raw: Any) -> MessageSpec:
     return parse_message(raw, "")
 
 
-def parse_submit_tool_outputs(raw: Any) -> list[ToolOutput]:
+def parse_submit_tool_outputs(raw: Any) -> ToolOutputsSpec:
     """SubmitToolOutputsRunRequest."""
     body = expect_object(raw, "")
     reject_unknown(body, ("tool_outputs", "stream"), "")
     require(body, "tool_outputs", "")
-    reject_streaming(body)
+    stream = bool(get_boolean(body, "stream", nullable=True))
     items = get_array(body, "tool_outputs", nullable=False) or []
     outputs: list[ToolOutput] = []
     for index, item in enumerate(items):
@@ -207,7 +209,7 @@ def parse_submit_tool_outputs(raw: Any) -> list[ToolOutput]:
         require(entry, "tool_call_id", path)
         call_id = str(get_string(entry, "tool_call_id", path, nullable=False))
         outputs.append(ToolOutput(call_id, get_string(entry, "output", path, nullable=False) or ""))
-    return outputs
+    return ToolOutputsSpec(outputs, stream)
 
 
 def parse_create_assistant(raw: Any) -> AssistantSpec:

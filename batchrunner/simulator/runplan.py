@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from batchrunner.simulator.errors import invalid
-from batchrunner.simulator.lifecycle import advance, advance_thread
+from batchrunner.simulator.events import EventQueue
+from batchrunner.simulator.lifecycle import advance, advance_thread, publish_run
 from batchrunner.simulator.records import Assistant, Message, Run, RunPlan, Thread
 from batchrunner.simulator.request_bodies import RunSpec
 from batchrunner.simulator.state import Store
@@ -116,8 +117,11 @@ def _draw_plan(store: Store, run_id: str, calls: list[PlannedCall]) -> RunPlan:
     return RunPlan(duration * QUEUE_SHARE, first_turn, working - first_turn, failure, calls, rng)
 
 
-def create_run(store: Store, thread: Thread, spec: RunSpec) -> Run:
-    """Validate the run against the store, add its messages, and create it queued."""
+def create_run(store: Store, thread: Thread, spec: RunSpec, listener: EventQueue | None = None) -> Run:
+    """Validate the run against the store, add its messages, and create it queued.
+
+    A `listener` (a streamed request's queue) is attached before the run's first events.
+    """
     assistant = check_run_spec(store, spec)
     tools = run_tools(assistant, spec)
     ensure_no_active_run(store, thread)
@@ -162,5 +166,9 @@ def create_run(store: Store, thread: Thread, spec: RunSpec) -> Run:
     )
     store.runs[run.id] = run
     thread.run_ids.append(run.id)
+    if listener is not None:
+        run.listeners.append(listener)
+        publish_run(run, "thread.run.created")
+        publish_run(run)
     advance(store, run)
     return run

@@ -85,6 +85,7 @@ class BackgroundSimulator:
     def stop(self) -> None:
         """Stop serving and wait for the server thread."""
         if self._thread is not None:
+            self.app.state.simulator.stopping.set()  # open run streams end instead of holding the shutdown
             self._server.should_exit = True
             self._thread.join(timeout=STARTUP_TIMEOUT_SECONDS)
             self._thread = None

@@ -6,7 +6,8 @@ validator would read as "null is not allowed". The loader therefore keeps only t
 transform of ``shared/openai-openapi/denull_spec.py``. Loading the 3 MB file takes about a second; the
 reduced spec is cached per process.
 
-``OpenApiContract`` validates bodies, query strings and declared response headers;
+``OpenApiContract`` validates bodies, query strings and declared response headers, and the events of
+streamed runs (``validate_stream_event``, against ``AssistantStreamEvent``, which no operation references);
 ``ContractCheckingTransport`` wraps any httpx transport and records every violation in both directions.
 """
 
@@ -42,7 +43,8 @@ __all__ = [
 
 SPEC_RELATIVE_PATH = Path("shared") / "openai-openapi" / "openapi.yaml"
 PATH_PREFIXES = ("/threads", "/assistants")
-EXTRA_SCHEMAS = ("ErrorResponse", "Error")
+STREAM_EVENT_SCHEMA = "AssistantStreamEvent"
+EXTRA_SCHEMAS = ("ErrorResponse", "Error", STREAM_EVENT_SCHEMA)
 _SPEC_URI = "urn:openai-openapi"
 _HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 _MAX_REPORTED_ERRORS = 5
@@ -202,6 +204,7 @@ class OpenApiContract:
         self._validators: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.operations = self._collect_operations()
+        self.stream_events = self._collect_stream_events()
 
     def _collect_operations(self) -> list[Operation]:
         operations = []
@@ -232,6 +235,24 @@ class OpenApiContract:
         # Literal segments first, so POST /threads/runs is createThreadAndRun, not modifyThread("runs").
         operations.sort(key=lambda op: -op.literal_segments)
         return operations
+
+    def _collect_stream_events(self) -> dict[str, str]:
+        """Each AssistantStreamEvent name (``thread.run.completed``, ``done``...) and the pointer of its schema."""
+        events: dict[str, str] = {}
+        pending: list[tuple[str, ...]] = [("components", "schemas", STREAM_EVENT_SCHEMA)]
+        while pending:
+            location = pending.pop()
+            node: Any = self.spec
+            for part in location:
+                node = node[int(part)] if isinstance(node, list) else node[part]
+            if "$ref" in node:
+                pending.append(tuple(node["$ref"][2:].split("/")))
+            elif "oneOf" in node:
+                pending.extend((*location, "oneOf", str(index)) for index in range(len(node["oneOf"])))
+            else:
+                for name in node["properties"]["event"]["enum"]:
+                    events[name] = _pointer(*location)
+        return events
 
     def _resolve(self, node: dict[str, Any]) -> dict[str, Any]:
         while "$ref" in node:
@@ -329,6 +350,16 @@ class OpenApiContract:
             self._check(_pointer("components", "schemas", "ErrorResponse"), body, what + " body")
         if declared is not None and headers is not None:
             self._check_headers(declared, headers, what)
+
+    def validate_stream_event(self, event: str, data: Any) -> None:
+        """Check one event of a streamed run against the ``AssistantStreamEvent`` member named ``event``.
+
+        ``data`` is the decoded JSON of the event's ``data:`` line (the text ``[DONE]`` for ``done``).
+        """
+        pointer = self.stream_events.get(event)
+        if pointer is None:
+            raise ContractViolation(f"stream event {event!r}: not an {STREAM_EVENT_SCHEMA}")
+        self._check(pointer, {"event": event, "data": data}, f"stream event {event}")
 
     def _operation_pointer(self, operation: Operation) -> tuple[str, ...]:
         return ("paths", operation.path_template, operation.method.lower())

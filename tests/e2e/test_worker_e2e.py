@@ -130,6 +130,11 @@ def test_worker_completes_example_batch_with_complete_records(
     assert stats["runs_created"] == len(jobs)
     assert len(stats["runs_by_job_key"]) == len(jobs)
     assert set(stats["runs_by_job_key"].values()) == {1}
+    # Runs are streamed: each job looks at its run once when the stream ends, and once more after its
+    # tool round; polling at the 250 ms hint would take several looks per run of 0.5-1.5 s.
+    tool_jobs = sum(1 for job in jobs if job["assistant_id"] in TOOL_ASSISTANTS)
+    retrieves = sum(stats["requests"]["GET /v1/threads/{thread_id}/runs/{run_id}"].values())
+    assert retrieves <= len(jobs) + tool_jobs, stats["requests"]
     assert API_KEY not in log_text
 
     results = run_cli(["results", "e2e"], environment)

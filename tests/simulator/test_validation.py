@@ -91,7 +91,7 @@ TOO_MANY_PAIRS = {f"k{index}": "v" for index in range(17)}
             "reasoning_effort",
             "Invalid value",
         ),
-        ({"assistant_id": "asst_support", "stream": True}, "stream", "streaming"),
+        ({"assistant_id": "asst_support", "stream": "yes"}, "stream", "expected a boolean"),
     ],
 )
 def test_create_run_validation(sim: Sim, body: dict[str, Any], param: str, fragment: str) -> None:
