@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -20,6 +20,7 @@ import httpx
 
 from batchrunner.api.client import AssistantsClient
 from batchrunner.backend.assistants import AssistantsBackend
+from batchrunner.backend.base import RunBackend
 from batchrunner.db.engine import make_engine, make_session_factory
 from batchrunner.db.repository import Repository
 from batchrunner.faults import FaultHook, no_faults
@@ -119,6 +120,7 @@ def step_harness(
     tools: ToolRegistry | None = None,
     fault_hook: FaultHook = no_faults,
     api_timeout: float = 30.0,
+    backend_factory: Callable[[AssistantsClient], RunBackend] = AssistantsBackend,
 ) -> Iterator[StepHarness]:
     clock = FakeClock()
     sim_config = replace(sim or SimConfig(run_duration_min_s=2, run_duration_max_s=8), clock=clock.timestamp)
@@ -130,7 +132,7 @@ def step_harness(
     fleet_budget = budget or MemoryBudget(0, 0, clock=clock.timestamp)
     processor = JobProcessor(
         repository,
-        AssistantsBackend(client),
+        backend_factory(client),
         runner,
         fleet_budget,
         config or ProcessorConfig(),
