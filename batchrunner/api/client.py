@@ -40,13 +40,17 @@ from batchrunner.api.models import (
 )
 
 __all__ = [
+    "CREATE_RUN_PATH",
+    "SUBMIT_TOOL_OUTPUTS_PATH",
     "ApiResponse",
     "AssistantsClient",
     "RequestRecord",
     "ResponseMeta",
     "checked_base_url",
     "path_of",
+    "report_request",
     "request_headers",
+    "tool_outputs_body",
 ]
 
 log = logging.getLogger(__name__)
@@ -65,6 +69,24 @@ class RequestRecord:
     method: str
     status_code: int | None
     seconds: float
+
+
+CREATE_RUN_PATH = "/threads/{thread_id}/runs"
+SUBMIT_TOOL_OUTPUTS_PATH = "/threads/{thread_id}/runs/{run_id}/submit_tool_outputs"
+
+
+def tool_outputs_body(tool_outputs: list[ToolOutput]) -> dict[str, Any]:
+    return {"tool_outputs": [output.model_dump(mode="json") for output in tool_outputs]}
+
+
+def report_request(on_response: Callable[[RequestRecord], None] | None, record: RequestRecord) -> None:
+    """Pass ``record`` to the metrics hook; a broken hook must not fail API calls."""
+    if on_response is None:
+        return
+    try:
+        on_response(record)
+    except Exception:
+        log.exception("on_response hook failed for %s %s", record.method, record.endpoint)
 
 
 def checked_base_url(base_url: str) -> httpx.URL:
@@ -157,7 +179,7 @@ class AssistantsClient:
         return self._call("POST", "/threads/{thread_id}/messages", ids, Message, json=body)
 
     def create_run(self, thread_id: str, body: dict[str, Any]) -> ApiResponse[Run]:
-        return self._call("POST", "/threads/{thread_id}/runs", {"thread_id": thread_id}, Run, json=body)
+        return self._call("POST", CREATE_RUN_PATH, {"thread_id": thread_id}, Run, json=body)
 
     def create_thread_and_run(self, body: dict[str, Any]) -> ApiResponse[Run]:
         return self._call("POST", "/threads/runs", {}, Run, json=body)
@@ -204,9 +226,7 @@ class AssistantsClient:
         self, thread_id: str, run_id: str, tool_outputs: list[ToolOutput]
     ) -> ApiResponse[Run]:
         ids = {"thread_id": thread_id, "run_id": run_id}
-        body = {"tool_outputs": [output.model_dump(mode="json") for output in tool_outputs]}
-        template = "/threads/{thread_id}/runs/{run_id}/submit_tool_outputs"
-        return self._call("POST", template, ids, Run, json=body)
+        return self._call("POST", SUBMIT_TOOL_OUTPUTS_PATH, ids, Run, json=tool_outputs_body(tool_outputs))
 
     def cancel_run(self, thread_id: str, run_id: str) -> ApiResponse[Run]:
         ids = {"thread_id": thread_id, "run_id": run_id}
@@ -292,7 +312,7 @@ class AssistantsClient:
                 f"unreadable response ({type(exc).__name__})", endpoint=template, method=method
             )
         status = outcome.status_code if isinstance(outcome, httpx.Response) else None
-        self._record(RequestRecord(template, method, status, time.perf_counter() - started))
+        report_request(self._on_response, RequestRecord(template, method, status, time.perf_counter() - started))
         if isinstance(outcome, httpx.Response) and not outcome.is_success:
             return classify_response(outcome, endpoint=template, method=method)
         return outcome
@@ -312,11 +332,3 @@ class AssistantsClient:
                 )
                 problem = f"not a valid {model.__name__}: {fields}"
             return invalid_response_error(response, problem, endpoint=template, method=method)
-
-    def _record(self, record: RequestRecord) -> None:
-        if self._on_response is None:
-            return
-        try:
-            self._on_response(record)
-        except Exception:  # a broken metrics hook must not fail API calls
-            log.exception("on_response hook failed for %s %s", record.method, record.endpoint)

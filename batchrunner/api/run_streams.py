@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from batchrunner.api.client import RequestRecord, checked_base_url, path_of, request_headers
+from batchrunner.api.client import RequestRecord, checked_base_url, path_of, report_request, request_headers
 from batchrunner.api.errors import (
     ApiError,
     TransientError,
@@ -184,7 +184,8 @@ class RunStreams:
         failure: ApiError | None = None
         try:
             async with self._http.stream("POST", path, json=body) as response:
-                self._record(RequestRecord(template, "POST", response.status_code, time.perf_counter() - started))
+                seconds = time.perf_counter() - started
+                report_request(self._on_response, RequestRecord(template, "POST", response.status_code, seconds))
                 if not response.is_success:
                     await response.aread()
                     failure = classify_response(response, endpoint=template, method="POST")
@@ -227,7 +228,7 @@ class RunStreams:
                         break
         except httpx.TransportError as exc:
             if run_id is None:
-                self._record(RequestRecord(template, "POST", None, time.perf_counter() - started))
+                report_request(self._on_response, RequestRecord(template, "POST", None, time.perf_counter() - started))
             failure = classify_transport_error(exc, template, method="POST")
         except httpx.HTTPError as exc:
             failure = TransientError(f"unreadable stream ({type(exc).__name__})", endpoint=template, method="POST")
@@ -266,14 +267,6 @@ class RunStreams:
         await asyncio.gather(*tasks, return_exceptions=True)
         await self._http.aclose()
         await asyncio.get_running_loop().shutdown_asyncgens()
-
-    def _record(self, record: RequestRecord) -> None:
-        if self._on_response is None:
-            return
-        try:
-            self._on_response(record)
-        except Exception:  # a broken metrics hook must not break streams
-            log.exception("on_response hook failed for %s %s", record.method, record.endpoint)
 
     def _count_open(self, change: int) -> None:
         """Under the lock, so reports reach ``on_open_count`` in order."""

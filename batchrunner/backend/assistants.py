@@ -6,7 +6,13 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from batchrunner.api.client import ApiResponse, AssistantsClient
+from batchrunner.api.client import (
+    CREATE_RUN_PATH,
+    SUBMIT_TOOL_OUTPUTS_PATH,
+    ApiResponse,
+    AssistantsClient,
+    tool_outputs_body,
+)
 from batchrunner.api.models import Message, Run, RunStep, ToolOutput
 from batchrunner.api.run_streams import RunStreams
 from batchrunner.backend.base import (
@@ -19,7 +25,6 @@ from batchrunner.backend.base import (
 from batchrunner.jobs import JobSpec
 
 TAG_KEY = "batchrunner_job"
-SUBMIT_TOOL_OUTPUTS = "/threads/{thread_id}/runs/{run_id}/submit_tool_outputs"
 # Adoption only needs the newest runs of a thread: ours was created moments before a crash.
 _ADOPTION_SCAN_LIMIT = 100
 
@@ -124,7 +129,7 @@ class AssistantsBackend:
     def create_run(self, thread_id: str, job: JobSpec, run_tag: str) -> RunSnapshot:
         body: dict[str, Any] = {**job.params, "assistant_id": job.assistant_id}
         body["metadata"] = {**(job.params.get("metadata") or {}), TAG_KEY: run_tag}
-        streamed = self._streamed("/threads/{thread_id}/runs", {"thread_id": thread_id}, body)
+        streamed = self._streamed(CREATE_RUN_PATH, {"thread_id": thread_id}, body)
         return streamed or snapshot_of(self._client.create_run(thread_id, body))
 
     def find_run(self, thread_id: str, run_tag: str) -> RunSnapshot | None:
@@ -138,11 +143,8 @@ class AssistantsBackend:
 
     def submit_tool_outputs(self, thread_id: str, run_id: str, outputs: list[tuple[str, str]]) -> RunSnapshot:
         tool_outputs = [ToolOutput(tool_call_id=call_id, output=output) for call_id, output in outputs]
-        streamed = self._streamed(
-            SUBMIT_TOOL_OUTPUTS,
-            {"thread_id": thread_id, "run_id": run_id},
-            {"tool_outputs": [output.model_dump(mode="json") for output in tool_outputs]},
-        )
+        ids = {"thread_id": thread_id, "run_id": run_id}
+        streamed = self._streamed(SUBMIT_TOOL_OUTPUTS_PATH, ids, tool_outputs_body(tool_outputs))
         return streamed or snapshot_of(self._client.submit_tool_outputs(thread_id, run_id, tool_outputs))
 
     def cancel_run(self, thread_id: str, run_id: str) -> RunSnapshot:
