@@ -40,6 +40,15 @@ def _batch_id(repository: Any, name: str) -> int:
     return int(batch_id)
 
 
+def _with_job_options(settings: Settings, assistants_file: str | None, backend: str | None) -> Settings:
+    update: dict[str, object] = {}
+    if assistants_file:
+        update["assistants_file"] = assistants_file
+    if backend:
+        update["backend"] = backend
+    return settings.model_copy(update=update) if update else settings
+
+
 def _job_file_error(error: Exception) -> click.ClickException:
     return click.ClickException(f"{error}\nNothing was enqueued.")
 
@@ -50,18 +59,29 @@ def main() -> None:
     """Run large batches of OpenAI-style assistant runs reliably."""
 
 
+_ASSISTANTS_HELP = (
+    "Assistants file (YAML or JSON) for Responses jobs; default: BATCHRUNNER_ASSISTANTS_FILE, else "
+    "assistants.yaml beside FILE."
+)
+_BACKEND_HELP = "Backend of jobs that name none: responses or assistants (default: BATCHRUNNER_BACKEND)."
+
+
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--batch", "batch_name", help="Batch name (default: the file name without extension).")
 @click.option("--skip-invalid", is_flag=True, help="Enqueue the valid lines and report the invalid ones.")
-def enqueue(file: str, batch_name: str | None, skip_invalid: bool) -> None:
+@click.option("--assistants", "assistants_file", type=click.Path(dir_okay=False), help=_ASSISTANTS_HELP)
+@click.option("--backend", type=click.Choice(["responses", "assistants"]), help=_BACKEND_HELP)
+def enqueue(
+    file: str, batch_name: str | None, skip_invalid: bool, assistants_file: str | None, backend: str | None
+) -> None:
     """Validate FILE and hand its jobs to the workers (again: only jobs the batch does not hold)."""
     from batchrunner.db.migrate import upgrade
     from batchrunner.enqueue import enqueue_file
     from batchrunner.jobs import JobFileError
     from batchrunner.runtime import load_tools
 
-    settings = _settings()
+    settings = _with_job_options(_settings(), assistants_file, backend)
     repository, queue = _producer(settings)
     upgrade(settings.database_url)
     try:
@@ -72,6 +92,8 @@ def enqueue(file: str, batch_name: str | None, skip_invalid: bool) -> None:
             batch_name=batch_name,
             known_tools=load_tools(settings).names(),
             skip_invalid=skip_invalid,
+            default_backend=settings.backend,
+            assistants_file=settings.assistants_file or None,
         )
     except JobFileError as error:
         raise _job_file_error(error) from None
@@ -89,12 +111,22 @@ def enqueue(file: str, batch_name: str | None, skip_invalid: bool) -> None:
 @click.option("--simulate", is_flag=True, help="Run against a built-in simulator started in this process.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Simulator seed (with --simulate).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
-def run(file: str, batch_name: str | None, simulate: bool, seed: int, progress: bool) -> None:
+@click.option("--assistants", "assistants_file", type=click.Path(dir_okay=False), help=_ASSISTANTS_HELP)
+@click.option("--backend", type=click.Choice(["responses", "assistants"]), help=_BACKEND_HELP)
+def run(
+    file: str,
+    batch_name: str | None,
+    simulate: bool,
+    seed: int,
+    progress: bool,
+    assistants_file: str | None,
+    backend: str | None,
+) -> None:
     """Run FILE to the end in this process (in-process broker and worker threads)."""
     from batchrunner.embedded import run_file
     from batchrunner.jobs import JobFileError
 
-    settings = _settings()
+    settings = _with_job_options(_settings(), assistants_file, backend)
     if not simulate and not settings.api_key_value():
         raise click.ClickException("OPENAI_API_KEY is not set (or use --simulate).")
     try:
@@ -273,8 +305,9 @@ def report() -> None:
 
 @report.command("usage")
 @click.option("--batch", "batch_name", help="Only this batch.")
-@click.option("--by", "by", type=click.Choice(["batch", "assistant", "model", "day"]), default="model",
-              show_default=True)
+@click.option(
+    "--by", "by", type=click.Choice(["batch", "assistant", "model", "day"]), default="model", show_default=True
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 def report_usage(batch_name: str | None, by: str, fmt: str) -> None:
     """Token usage (summed over runs, every attempt counted) with an estimated cost."""

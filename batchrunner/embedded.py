@@ -67,7 +67,13 @@ def run_file(
         worker = dramatiq.Worker(broker, worker_threads=effective.worker_threads, worker_timeout=100)
         try:
             enqueued = enqueue_file(
-                path, runtime.repository, queue, batch_name=batch_name, known_tools=runtime.tools.names()
+                path,
+                runtime.repository,
+                queue,
+                batch_name=batch_name,
+                known_tools=runtime.tools.names(),
+                default_backend=effective.backend,
+                assistants_file=effective.assistants_file or None,
             )
             # Jobs of an earlier, interrupted run of this batch are due again: wake them too.
             queue.wake_all(runtime.repository.unfinished_job_ids(enqueued.batch_id))

@@ -8,16 +8,32 @@
   thread) or ``thread_id`` (an existing thread; ``params.additional_messages`` may add messages).
 - ``params``: the create-run body fields (``CreateRunRequest`` without ``assistant_id``, ``stream``
   and ``include``), validated as the API validates them; unknown keys are errors.
+- ``backend`` (optional): ``"responses"`` or ``"assistants"``; the reader's ``default_backend`` when
+  absent. On the responses backend ``assistant_id`` names an entry of the assistants file
+  (``load_assistants``), ``thread_id`` is an existing conversation, and the line is mapped to a
+  ``POST /v1/responses`` body (``JobSpec.request``, see ``responses_request``); a parameter with no
+  Responses equivalent is an error of its line.
+- A Batch API line, ``{"custom_id", "method": "POST", "url": "/v1/responses", "body": {...}}``, is a
+  responses job whose request is its body (validated; unknown keys are errors).
 - ``custom_id``: 1 to 512 characters, unique within the file. A job without one gets ``line-<N>``,
   N being its 1-based line number in the file (blank lines count), so keep lines in place when you
   re-enqueue a file whose jobs have no ids.
-- The metadata key ``batchrunner_job`` is reserved in ``params.metadata`` and ``thread.metadata``:
-  batchrunner tags the runs and threads it creates with it, which also leaves room for 15 pairs of
-  your own there (the API allows 16).
+- The metadata key ``batchrunner_job`` is reserved in ``params.metadata``, ``thread.metadata``, an
+  assistant's ``metadata`` and a Batch line's ``body.metadata``: batchrunner tags the runs, threads
+  and responses it creates with it, which also leaves room for 15 pairs of your own there (the API
+  allows 16).
 - Blank lines are ignored. A file with any invalid line is rejected as a whole, with every error
   named by line number and field, unless ``skip_invalid`` is set.
 """
 
+from batchrunner.jobfile.assistants import (
+    ASSISTANTS_FILE_NAME,
+    AssistantDefinition,
+    AssistantProblem,
+    AssistantsFileError,
+    default_assistants_path,
+    load_assistants,
+)
 from batchrunner.jobfile.errors import JobFileError, LineError, LineErrors
 from batchrunner.jobfile.fields import MAX_USER_METADATA_PAIRS, RESERVED_METADATA_KEY
 from batchrunner.jobfile.reader import (
@@ -26,18 +42,29 @@ from batchrunner.jobfile.reader import (
     parse_job_line,
     read_job_file,
 )
-from batchrunner.jobfile.spec import JobSpec, default_custom_id
+from batchrunner.jobfile.responses_body import Refusal, RequestNotMappable, responses_request
+from batchrunner.jobfile.spec import BackendName, JobSpec, default_custom_id
 
 __all__ = [
+    "ASSISTANTS_FILE_NAME",
     "DEFAULT_MAX_LINE_BYTES",
     "MAX_USER_METADATA_PAIRS",
     "RESERVED_METADATA_KEY",
+    "AssistantDefinition",
+    "AssistantProblem",
+    "AssistantsFileError",
+    "BackendName",
     "JobFileError",
     "JobFileReadResult",
     "JobSpec",
     "LineError",
     "LineErrors",
+    "Refusal",
+    "RequestNotMappable",
+    "default_assistants_path",
     "default_custom_id",
+    "load_assistants",
     "parse_job_line",
     "read_job_file",
+    "responses_request",
 ]

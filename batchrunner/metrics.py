@@ -10,10 +10,16 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from batchrunner.jobs import BackendName
+
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 _REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
-RUNS_FINISHED = Counter("batchrunner_runs_finished_total", "Runs that reached a terminal status.", ["status", "model"])
+RUNS_FINISHED = Counter(
+    "batchrunner_runs_finished_total",
+    "API objects (Assistants runs, Responses responses) that reached a terminal status, by backend.",
+    ["status", "model", "backend"],
+)
 RUN_DURATION = Histogram(
     "batchrunner_run_duration_seconds",
     "From run creation to its terminal status, as the API reports it.",
@@ -36,7 +42,11 @@ API_REQUEST_DURATION = Histogram(
 RATE_LIMITED = Counter(
     "batchrunner_rate_limited_total", "429 answers by kind (requests, tokens, insufficient_quota).", ["kind"]
 )
-TOKENS = Counter("batchrunner_tokens_total", "Tokens spent, by model and kind (prompt, completion).", ["model", "kind"])
+TOKENS = Counter(
+    "batchrunner_tokens_total",
+    "Tokens spent, by model and kind (prompt, completion, cached, reasoning).",
+    ["model", "kind"],
+)
 TOOL_CALLS = Counter("batchrunner_tool_calls_total", "Tool handler calls by tool and outcome.", ["name", "outcome"])
 TOOL_CALL_DURATION = Histogram(
     "batchrunner_tool_call_duration_seconds", "Tool handler latency.", ["name"], buckets=_REQUEST_BUCKETS
@@ -63,6 +73,12 @@ RUN_STREAMS_OPEN = Gauge(
 BUDGET_WAITS = Counter(
     "batchrunner_rate_limit_waits_total", "Steps deferred because the fleet budget was spent.", ["resource"]
 )
+BLIND_RECREATES = Counter(
+    "batchrunner_blind_recreates_total",
+    "Attempts created again after a crash on a backend whose objects cannot be looked up (a possible duplicate).",
+    ["backend"],
+)
+TOOL_ROUNDS = Counter("batchrunner_tool_rounds_total", "Tool rounds answered, by backend.", ["backend"])
 SWEEPER_REDRIVES = Counter("batchrunner_sweeper_redrives_total", "Overdue jobs re-driven by the sweeper.")
 STEP_RETRIES = Counter(
     "batchrunner_step_retries_total", "Job steps retried after a transient API failure.", ["endpoint"]
@@ -72,6 +88,9 @@ STEP_RETRIES = Counter(
 def prime_label_sets(tool_names: list[str]) -> None:
     """Create the series a worker will write, at zero, so a first event is visible to ``rate()``."""
     RUN_STREAMS_OPEN.set(0)
+    for backend in BackendName:
+        BLIND_RECREATES.labels(backend=backend)
+        TOOL_ROUNDS.labels(backend=backend)
     for kind in ("requests", "tokens", "insufficient_quota"):
         RATE_LIMITED.labels(kind=kind)
     for resource in ("requests", "tokens", "paused"):

@@ -1,20 +1,23 @@
 """The job state machine: ``advance(job_id)`` takes one step and says when to wake the job next.
 
-Imports no Dramatiq. Postgres is the source of truth (DESIGN principle 1): a step claims the job with a
-compare-and-set (a lease: ``next_wake_at`` moves past the step), does one thing at the API, and writes the
-next state with another compare-and-set. A lost lease means another worker owns the job: the step's
-result is dropped, never written twice.
+Imports no Dramatiq and no API: it drives a ``Backend`` (backend/base.py) and speaks of jobs,
+attempts and API objects. Postgres is the source of truth (DESIGN principle 1): a step claims the job
+with a compare-and-set (a lease: ``next_wake_at`` moves past the step), does one thing at the API, and
+writes the next state with another compare-and-set. A lost lease means another worker owns the job:
+the step's result is dropped, never written twice.
 
 States::
 
-    pending ──create thread (commit id)──▶ creating_run ──create run (commit id)──▶ running
-    running ──poll──▶ running | requires_action ──tools + submit──▶ running
-    running ──terminal (commit)──▶ collecting ──steps (commit), messages──▶
+    pending ──[create container, commit its id]──▶ creating_run ──start the attempt (commit id)──▶ running
+    running ──look──▶ running | requires_action ──tools, outputs handed back──▶ running (same or new object)
+    running ──done──▶ [collecting ──details, messages──▶]
               succeeded | failed | cancelled | expired | incomplete
               or, failed with rate_limit_exceeded/server_error and attempts left, pending (a new attempt)
 
-A job found in ``creating_run`` after a crash first looks for the run tagged with its attempt's key and
-adopts it (principle 4). Jobs that target the same existing thread take a thread lock (principle 5).
+A backend whose objects carry their outputs (Responses) skips ``collecting``. A job found in
+``creating_run`` after a crash first looks for the object tagged with its attempt's key and adopts it
+when the backend can (principle 4). Jobs that target the same existing thread or conversation take a
+container lock (principle 5).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import hashlib
 import logging
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -35,26 +38,18 @@ from batchrunner.api.errors import (
     RetryableError,
 )
 from batchrunner.api.headers import backoff_delay
-from batchrunner.backend.base import RETRYABLE_RUN_ERRORS, RunBackend, RunSnapshot
+from batchrunner.backend.base import Backend, Handle, MessageRecord, ObjectSnapshot
 from batchrunner.db.repository import JobView, LeaseLost, Repository
 from batchrunner.faults import FaultHook, no_faults
 from batchrunner.limiter import Budget
-from batchrunner.metrics import BUDGET_WAITS, RATE_LIMITED, STEP_RETRIES
+from batchrunner.metrics import BLIND_RECREATES, BUDGET_WAITS, RATE_LIMITED, STEP_RETRIES, TOOL_ROUNDS
 from batchrunner.polling import DurationTracker, PollPolicy
 from batchrunner.recording import RunRecorder
+from batchrunner.states import FOLLOWING_STATES, TERMINAL_JOB_STATES, BatchStatus, JobState
 from batchrunner.tokens import estimate_run_tokens
 from batchrunner.tools.runner import ToolRunner
 
 log = logging.getLogger(__name__)
-
-TERMINAL_JOB_STATES = frozenset({"succeeded", "failed", "cancelled", "expired", "incomplete"})
-_RUN_STATUS_TO_JOB_STATE = {
-    "completed": "succeeded",
-    "failed": "failed",
-    "cancelled": "cancelled",
-    "expired": "expired",
-    "incomplete": "incomplete",
-}
 
 
 @dataclass(frozen=True)
@@ -76,6 +71,8 @@ class ProcessorConfig:
     # A run whose stream is followed is looked at when the stream says so; this wake-up is the fallback
     # for a stream (or a process) that dies.
     stream_fallback_s: float = 60.0
+    # Tool rounds one attempt may take before it is ended as a runaway loop.
+    max_tool_rounds: int = 16
 
 
 @dataclass(frozen=True)
@@ -86,8 +83,12 @@ class Wake:
     starting: bool = False
 
 
+class ConfigurationError(Exception):
+    """The worker cannot run this job as configured (e.g. its backend is not set up here)."""
+
+
 class UnclearCreation(Exception):
-    """Creating a run failed in a way that does not tell whether the server created it."""
+    """Creating an API object failed in a way that does not tell whether the server created it."""
 
     def __init__(self, cause: RetryableError) -> None:
         super().__init__(cause.message)
@@ -112,6 +113,7 @@ def job_tag(batch_name: str, custom_id: str) -> str:
 
 
 def run_tag(batch_name: str, custom_id: str, attempt: int) -> str:
+    """The tag every API object of one attempt carries (``metadata.batchrunner_job``)."""
     return f"{job_tag(batch_name, custom_id)}#{attempt}"
 
 
@@ -121,7 +123,7 @@ class JobProcessor:
     def __init__(
         self,
         repository: Repository,
-        backend: RunBackend,
+        backends: Backend | Mapping[str, Backend],
         tools: ToolRunner,
         budget: Budget,
         config: ProcessorConfig | None = None,
@@ -132,7 +134,9 @@ class JobProcessor:
         fault_hook: FaultHook = no_faults,
     ) -> None:
         self._repo = repository
-        self._backend = backend
+        self._backends: Mapping[str, Backend] = (
+            {backends.name: backends} if not isinstance(backends, Mapping) else dict(backends)
+        )
         self._tools = tools
         self._budget = budget
         self._config = config or ProcessorConfig()
@@ -158,7 +162,7 @@ class JobProcessor:
         delay = self._advance_claimed(job)
         if delay is None:
             return None
-        return Wake(delay, starting=job.state == "pending" and not self._started.flag)
+        return Wake(delay, starting=job.state == JobState.PENDING and not self._started.flag)
 
     def _advance_claimed(self, job: JobView) -> float | None:
         job_id = job.id
@@ -190,7 +194,7 @@ class JobProcessor:
         if isinstance(error, RetryableError):
             return self._retry_later(job, error)
         if isinstance(error, RequestRejectedError):
-            if "already has an active run" in error.message:
+            if "already has an active run" in error.message or error.code == "conversation_locked":
                 return self._retry_later(job, error)
             self._fail(job, code=error.code or f"http_{error.status_code}", message=error.message)
             return None
@@ -198,93 +202,142 @@ class JobProcessor:
 
     # -- dispatch ---------------------------------------------------------------------------------
 
+    def _backend(self, job: JobView) -> Backend:
+        backend = self._backends.get(job.backend)
+        if backend is None:
+            raise ConfigurationError(f"job {job.id} is for the {job.backend!r} backend, which this worker does not run")
+        return backend
+
     def _step(self, job: JobView) -> float | None:
-        if job.batch_status == "cancelled":
+        if job.batch_status == BatchStatus.CANCELLED:
             return self._cancel(job)
-        if job.batch_status == "stopped":
+        if job.batch_status == BatchStatus.STOPPED:
             self._repo.park(job)
             return None
-        if job.state == "pending":
+        if job.state == JobState.PENDING:
             return self._start_attempt(job)
-        if job.state == "creating_run":
-            return self._resume_run_creation(job)
-        if job.state in ("running", "requires_action"):
-            return self._poll(job)
-        if job.state == "collecting":
+        if job.state == JobState.CREATING:
+            return self._resume_start(job)
+        if job.state in FOLLOWING_STATES:
+            return self._look(job)
+        if job.state == JobState.COLLECTING:
             return self._resume_collecting(job)
         log.warning("job %s: unexpected state %r", job.id, job.state)
         return None
 
-    # -- starting a run ---------------------------------------------------------------------------
+    # -- starting an attempt ----------------------------------------------------------------------
 
     def _start_attempt(self, job: JobView) -> float | None:
-        spec = job.spec
-        if job.target_thread_id and not self._repo.try_lock_thread(job.target_thread_id, job.id):
+        spec, backend = job.spec, self._backend(job)
+        if job.target_container_id and not self._repo.try_lock_container(job.target_container_id, job.id):
             return self._reschedule(job, self._config.thread_busy_recheck_s)
         estimated = estimate_run_tokens(spec)
-        thread_id = job.thread_id or job.target_thread_id
-        if thread_id is None:
-            # Budget for the thread and its run at once: a refusal between the two would leave the
-            # new thread's id to be committed on its own, one more write per job.
+        container_id = job.container_id or job.target_container_id
+        if container_id is None and backend.needs_container(spec):
+            # Budget for the container and the first object at once: a refusal between the two would
+            # leave the new container's id to be committed on its own, one more write per job.
             self._spend(requests=2, tokens=estimated, starting=True)
-            thread_id = self._backend.create_thread(spec, job_tag(job.batch_name, job.custom_id))
+            container_id = backend.create_container(spec, job_tag(job.batch_name, job.custom_id))
             self._fault("after_thread_create")
         else:
             self._spend(requests=1, tokens=estimated, starting=True)
-        # The thread id is committed before the run is created (DESIGN principle 4).
-        job = self._repo.begin_run_creation(job, estimated_tokens=estimated, thread_id=thread_id)
-        return self._create_run(job)
+        # The container id is committed before the object is created (DESIGN principle 4).
+        job = self._repo.begin_attempt(job, estimated_tokens=estimated, container_id=container_id)
+        return self._create_first_object(job)
 
-    def _resume_run_creation(self, job: JobView) -> float | None:
-        assert job.thread_id is not None
-        self._spend(requests=1)
-        adopted = self._backend.find_run(job.thread_id, self._run_tag(job))
-        if adopted is not None:
-            log.info("job %s: adopted run %s created before a crash", job.id, adopted.run_id)
-            return self._after_run_created(job, adopted)
+    def _resume_start(self, job: JobView) -> float | None:
+        backend = self._backend(job)
+        if backend.can_adopt():
+            self._spend(requests=1)
+            adopted = backend.adopt(job.spec, job.container_id, self._attempt_tag(job))
+            if adopted is not None:
+                log.info("job %s: adopted %s %s created before a crash", job.id, adopted.kind, adopted.object_id)
+                return self._after_started(job, adopted)
+        else:
+            self._count_blind_recreate(job, backend, "attempt")
         self._spend(requests=1, tokens=job.estimated_tokens)
-        return self._create_run(job)
+        return self._create_first_object(job)
 
-    def _create_run(self, job: JobView) -> float | None:
-        assert job.thread_id is not None
+    @staticmethod
+    def _count_blind_recreate(job: JobView, backend: Backend, what: str) -> None:
+        """Nothing lists this backend's objects: one created just before a crash cannot be found again."""
+        BLIND_RECREATES.labels(backend=backend.name).inc()
+        log.warning(
+            "job %s: the %s of attempt %s may have created an API object before a crash, which the %s backend "
+            "cannot look up; creating it again",
+            job.id,
+            what,
+            job.attempt,
+            backend.name,
+        )
+
+    def _create_first_object(self, job: JobView) -> float | None:
         try:
-            snapshot = self._backend.create_run(job.thread_id, job.spec, self._run_tag(job))
+            snapshot = self._backend(job).start(job.spec, job.container_id, self._attempt_tag(job))
         except RateLimitedError:
             raise  # a 429 created nothing
         except RetryableError as error:
             raise UnclearCreation(error) from None
         self._fault("after_run_create")
-        return self._after_run_created(job, snapshot)
+        return self._after_started(job, snapshot)
 
-    def _after_run_created(self, job: JobView, snapshot: RunSnapshot) -> float | None:
+    def _after_started(self, job: JobView, snapshot: ObjectSnapshot) -> float | None:
         self._started.flag = True
         self._observe(snapshot)
-        if snapshot.is_terminal:
-            return self._finish(self._repo.record_run_created(job, snapshot), snapshot)
-        delay = self._next_look(snapshot)
-        job = self._repo.record_run_created(job, snapshot, reschedule_at=self._wake_at(delay))
+        if snapshot.is_done:
+            return self._finish(self._repo.record_started(job, snapshot), snapshot)
+        delay = self._next_look(job, snapshot)
+        job = self._repo.record_started(job, snapshot, reschedule_at=self._wake_at(delay))
+        if snapshot.needs_tool_outputs:
+            return self._reschedule(job, 0.0)
         return self._hand_to_stream(job, snapshot, delay)
 
-    def _run_tag(self, job: JobView) -> str:
+    def _attempt_tag(self, job: JobView) -> str:
         return run_tag(job.batch_name, job.custom_id, job.attempt)
 
-    # -- following a run --------------------------------------------------------------------------
+    # -- following an attempt ---------------------------------------------------------------------
 
-    def _poll(self, job: JobView) -> float | None:
-        assert job.thread_id is not None and job.run_id is not None
+    def _look(self, job: JobView) -> float | None:
+        assert job.object_id is not None
         self._spend(requests=1)
-        snapshot = self._backend.get_run(job.thread_id, job.run_id)
+        snapshot = self._backend(job).look(self._handle(job))
         self._observe(snapshot)
+        return self._after_look(job, snapshot)
+
+    def _after_look(self, job: JobView, snapshot: ObjectSnapshot) -> float | None:
         if snapshot.needs_tool_outputs:
             return self._answer_tools(job, snapshot)
-        if snapshot.is_terminal:
+        if snapshot.is_done:
             return self._finish(job, snapshot)
-        return self._record_poll_and_reschedule(job, snapshot)
+        return self._record_look_and_reschedule(job, snapshot)
 
-    def _answer_tools(self, job: JobView, snapshot: RunSnapshot) -> float | None:
-        thread_id, run_id = snapshot.thread_id, snapshot.run_id
-        job = self._repo.record_poll(job, snapshot, state="requires_action")
-        # Budget for the submit is taken before the handlers run: a refusal afterwards would run them twice.
+    def _handle(self, job: JobView) -> Handle:
+        assert job.object_id is not None
+        return Handle(job.object_id, job.container_id)
+
+    def _answer_tools(self, job: JobView, snapshot: ObjectSnapshot) -> float | None:
+        backend = self._backend(job)
+        if backend.chains_objects and job.state == JobState.REQUIRES_ACTION:
+            # An earlier step answered this round and did not commit the object its answer made.
+            self._count_blind_recreate(job, backend, "tool round")
+        job = self._repo.record_observed(job, snapshot, state=JobState.REQUIRES_ACTION)
+        if snapshot.ended:  # a chained backend's round ended its object: count it now, it was paid for
+            self._recorder.count_finished(job, snapshot)
+            self._budget_reconcile(
+                self._estimate_of(job, backend), snapshot.usage.total_tokens if snapshot.usage else 0
+            )
+        if job.tool_rounds >= self._config.max_tool_rounds:
+            if not snapshot.ended:
+                self._spend(requests=1)
+                backend.cancel(snapshot.handle)
+            self._fail(
+                job,
+                code="max_tool_rounds_exceeded",
+                message=f"the model asked for tools again after {job.tool_rounds} rounds "
+                f"(BATCHRUNNER_MAX_TOOL_ROUNDS={self._config.max_tool_rounds})",
+            )
+            return None
+        # Budget for the hand-back is taken before the handlers run: a refusal afterwards would run them twice.
         self._spend(requests=1)
         calls = [(call.call_id, call.name, call.arguments) for call in snapshot.tool_calls]
         results = self._tools.run_all(calls)
@@ -292,54 +345,74 @@ class JobProcessor:
         failed = [result for result in results if result.fail_job]
         if failed and self._config.fail_job_on_tool_error:
             first = failed[0]
-            self._backend.cancel_run(thread_id, run_id)
+            if not snapshot.ended:
+                backend.cancel(snapshot.handle)
             self._fail(job, code=f"tool_{first.outcome}", message=f"tool {first.name}: {first.error}")
             return None
-        after = self._backend.submit_tool_outputs(
-            thread_id, run_id, [(result.tool_call_id, result.output) for result in results]
-        )
+        outputs = [(result.tool_call_id, result.output) for result in results]
+        try:
+            after = backend.continue_with_tool_outputs(snapshot, job.spec, self._attempt_tag(job), outputs)
+        except RateLimitedError:
+            raise
+        except RetryableError as error:
+            if backend.chains_objects:
+                raise UnclearCreation(error) from None
+            raise
         self._fault("after_tool_outputs")
+        TOOL_ROUNDS.labels(backend=backend.name).inc()
         self._observe(after)
-        if after.is_terminal:
-            return self._finish(self._repo.record_poll(job, after, state="running"), after)
-        return self._record_poll_and_reschedule(job, after, state="running")
+        if after.is_done:
+            return self._finish(self._repo.record_continued(job, after), after)
+        delay = self._next_look(job, after)
+        job = self._repo.record_continued(job, after, reschedule_at=self._wake_at(delay))
+        if after.needs_tool_outputs:
+            return self._reschedule(job, 0.0)
+        return self._hand_to_stream(job, after, delay)
 
-    def _finish(self, job: JobView, snapshot: RunSnapshot) -> float | None:
-        """The run ended: record that at once, then collect its outputs (each request its own step)."""
+    def _finish(self, job: JobView, snapshot: ObjectSnapshot) -> float | None:
+        """The object ended: record it at once; then collect what it did not carry (each request its own step)."""
+        if snapshot.details is not None and snapshot.messages is not None:
+            return self._conclude(job, snapshot, list(snapshot.messages))
         job = self._repo.record_terminal(job, snapshot)
         return self._collect(job, snapshot)
 
     def _resume_collecting(self, job: JobView) -> float | None:
-        assert job.run_id is not None
-        snapshot = self._repo.load_snapshot(job.run_id)
-        if snapshot is None:  # the run row is missing: look at the run again
-            job = self._repo.record_poll(job, self._backend.get_run(job.thread_id or "", job.run_id), state="running")
+        assert job.object_id is not None
+        snapshot = self._repo.load_snapshot(job.object_id)
+        if snapshot is None:  # the object's end was not recorded: look at it again
+            job = self._repo.record_observed(job, self._backend(job).look(self._handle(job)), state=JobState.RUNNING)
             return 0.0
         return self._collect(job, snapshot)
 
-    def _collect(self, job: JobView, snapshot: RunSnapshot) -> float | None:
-        # Budget for both requests is taken at once; steps are committed before messages are fetched,
+    def _collect(self, job: JobView, snapshot: ObjectSnapshot) -> float | None:
+        # Budget for every request is taken at once; details are committed before messages are fetched,
         # so after a 429 on the second request the first is not repeated.
-        needs_steps = not self._repo.has_steps(snapshot.run_id)
-        self._spend(requests=2 if needs_steps else 1)
-        if needs_steps:
-            steps = self._backend.list_steps(snapshot.thread_id, snapshot.run_id)
-            job = self._repo.record_steps(job, snapshot.run_id, steps)
-        messages = self._backend.list_output_messages(snapshot.thread_id, snapshot.run_id)
-        retry = (
-            snapshot.status == "failed"
-            and snapshot.last_error_code in RETRYABLE_RUN_ERRORS
-            and job.attempt < self._config.max_run_attempts
-        )
-        state = "pending" if retry else _RUN_STATUS_TO_JOB_STATE.get(snapshot.status, "failed")
+        backend = self._backend(job)
+        details_stored = snapshot.details is not None or self._repo.has_details(snapshot.object_id)
+        self._spend(requests=backend.collect_requests(snapshot, details_stored=details_stored))
+        if not details_stored:
+            job = self._repo.record_details(job, snapshot.object_id, backend.fetch_details(snapshot))
+        messages = list(snapshot.messages) if snapshot.messages is not None else backend.fetch_messages(snapshot)
+        return self._conclude(job, snapshot, messages)
+
+    def _conclude(self, job: JobView, snapshot: ObjectSnapshot, messages: list[MessageRecord]) -> float | None:
+        retry = snapshot.retryable and job.attempt < self._config.max_run_attempts and not job.cancel_requested
+        if retry:
+            state = JobState.PENDING
+        elif job.cancel_requested:
+            state = JobState.CANCELLED  # cancel is advisory at the API: a late completion is recorded, not used
+        else:
+            state = snapshot.outcome or JobState.FAILED
         self._recorder.record_finished(job, snapshot, messages, state=state, retry=retry)
-        self._budget_reconcile(job.estimated_tokens, snapshot.usage.total_tokens if snapshot.usage else 0)
+        estimated = self._estimate_of(job, self._backend(job))
+        self._budget_reconcile(estimated, snapshot.usage.total_tokens if snapshot.usage else 0)
         if retry:
             log.info(
-                "job %s: run %s failed with %s; starting attempt %s",
+                "job %s: %s %s failed with %s; starting attempt %s",
                 job.id,
-                snapshot.run_id,
-                snapshot.last_error_code,
+                snapshot.kind,
+                snapshot.object_id,
+                snapshot.error_code,
                 job.attempt + 1,
             )
             return 0.0
@@ -348,26 +421,28 @@ class JobProcessor:
     # -- cancelling -------------------------------------------------------------------------------
 
     def _cancel(self, job: JobView) -> float | None:
-        if job.state == "collecting":
+        if job.state == JobState.COLLECTING:
             return self._resume_collecting(job)
-        if job.state in ("running", "requires_action") and job.thread_id and job.run_id:
+        backend = self._backend(job)
+        if job.state in FOLLOWING_STATES and job.object_id:
             self._spend(requests=1)
-            snapshot = self._backend.get_run(job.thread_id, job.run_id)
-            if snapshot.is_terminal:
+            snapshot = backend.look(self._handle(job))
+            if snapshot.is_done:
                 return self._finish(job, snapshot)
-            if snapshot.status != "cancelling":
+            if not snapshot.cancelling:
                 self._spend(requests=1)
-                snapshot = self._backend.cancel_run(job.thread_id, job.run_id)
-                if snapshot.is_terminal:
+                job = self._repo.mark_cancel_requested(job)
+                snapshot = backend.cancel(self._handle(job))
+                if snapshot.is_done:
                     return self._finish(job, snapshot)
-            return self._record_poll_and_reschedule(job, snapshot)
-        if job.state == "creating_run" and job.thread_id:
+            return self._record_look_and_reschedule(job, snapshot)
+        if job.state == JobState.CREATING and backend.can_adopt():
             self._spend(requests=1)
-            adopted = self._backend.find_run(job.thread_id, self._run_tag(job))
+            adopted = backend.adopt(job.spec, job.container_id, self._attempt_tag(job))
             if adopted is not None:
-                job = self._repo.record_run_created(job, adopted)
+                job = self._repo.record_started(job, adopted)
                 return self._cancel(job)
-        self._repo.finish_without_run(job, state="cancelled", code="cancelled", message="batch cancelled")
+        self._repo.finish_without_object(job, state=JobState.CANCELLED, code="cancelled", message="batch cancelled")
         return None
 
     # -- bookkeeping ------------------------------------------------------------------------------
@@ -378,11 +453,16 @@ class JobProcessor:
         if not grant.granted:
             raise BudgetWait(grant.wait_seconds, grant.reason or "requests")
 
+    @staticmethod
+    def _estimate_of(job: JobView, backend: Backend) -> int:
+        """The tokens reserved for the object now ending: the attempt's estimate went to its first object."""
+        return 0 if backend.chains_objects and job.tool_rounds > 0 else job.estimated_tokens
+
     def _budget_reconcile(self, estimated: int, actual: int) -> None:
         if estimated or actual:
             self._budget.adjust_tokens(actual - estimated)
 
-    def _observe(self, snapshot: RunSnapshot) -> None:
+    def _observe(self, snapshot: ObjectSnapshot) -> None:
         info = snapshot.rate_limit
         if info is not None:
             self._budget.observe_server_limits(
@@ -399,32 +479,33 @@ class JobProcessor:
         self._repo.release(job, next_wake_at=self._wake_at(delay_s))
         return delay_s
 
-    def _record_poll_and_reschedule(self, job: JobView, snapshot: RunSnapshot, *, state: str | None = None) -> float:
-        delay = self._next_look(snapshot)
-        job = self._repo.record_poll(job, snapshot, state=state, reschedule_at=self._wake_at(delay))
+    def _record_look_and_reschedule(self, job: JobView, snapshot: ObjectSnapshot) -> float:
+        delay = self._next_look(job, snapshot)
+        job = self._repo.record_observed(job, snapshot, state=JobState.RUNNING, reschedule_at=self._wake_at(delay))
         return self._hand_to_stream(job, snapshot, delay)
 
-    def _next_look(self, snapshot: RunSnapshot) -> float:
-        delay = self._poll_delay(snapshot)
-        if snapshot.streamed or self._backend.is_followed(snapshot.run_id):
+    def _next_look(self, job: JobView, snapshot: ObjectSnapshot) -> float:
+        delay = self._poll_delay(job, snapshot)
+        if snapshot.streamed or self._backend(job).is_followed(snapshot.object_id):
             return max(delay, self._config.stream_fallback_s)
         return delay
 
-    def _hand_to_stream(self, job: JobView, snapshot: RunSnapshot, delay: float) -> float:
-        """Once the run id is committed, let a streamed run's stream wake the job; if it already settled, look now."""
-        if snapshot.streamed and not self._backend.follow_run(snapshot.run_id, job.id):
+    def _hand_to_stream(self, job: JobView, snapshot: ObjectSnapshot, delay: float) -> float:
+        """Once the object id is committed, let its stream wake the job; if the stream already settled, look now."""
+        if snapshot.streamed and not self._backend(job).follow(snapshot.object_id, job.id):
             return self._reschedule(job, 0.0)
         return delay
 
-    def _poll_delay(self, snapshot: RunSnapshot) -> float:
+    def _poll_delay(self, job: JobView, snapshot: ObjectSnapshot) -> float:
         now = self._now()
         age = (now - snapshot.created_at).total_seconds() if snapshot.created_at else 0.0
-        if snapshot.created_at and snapshot.status in ("queued", "in_progress"):
-            self._durations.observe_running(snapshot.assistant_id, snapshot.model, snapshot.run_id, age)
+        assistant = snapshot.assistant_id or job.spec.assistant_id
+        if snapshot.created_at and snapshot.is_running:
+            self._durations.observe_running(assistant, snapshot.model, snapshot.object_id, age)
         return self._config.poll_policy.next_delay(
             poll_after_ms=snapshot.poll_after_ms,
             age_s=max(age, 0.0),
-            earliest_finish_s=self._durations.earliest_finish(snapshot.assistant_id, snapshot.model),
+            earliest_finish_s=self._durations.earliest_finish(assistant, snapshot.model),
         )
 
     def _retry_later(self, job: JobView, error: ApiError, *, at_least_s: float = 0.0) -> float | None:
@@ -448,7 +529,16 @@ class JobProcessor:
         return delay
 
     def _fail(self, job: JobView, *, code: str, message: str) -> None:
-        self._repo.finish_without_run(job, state="failed", code=code, message=message)
+        self._repo.finish_without_object(job, state=JobState.FAILED, code=code, message=message)
 
 
-__all__ = ["TERMINAL_JOB_STATES", "BudgetWait", "JobProcessor", "ProcessorConfig", "Wake", "job_tag", "run_tag"]
+__all__ = [
+    "TERMINAL_JOB_STATES",
+    "BudgetWait",
+    "ConfigurationError",
+    "JobProcessor",
+    "ProcessorConfig",
+    "Wake",
+    "job_tag",
+    "run_tag",
+]

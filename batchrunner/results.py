@@ -1,4 +1,9 @@
-"""Results and status of a batch, as JSON-ready dictionaries."""
+"""Results and status of a batch, as JSON-ready dictionaries.
+
+A result names the job's backend, its container (an Assistants thread or a Responses conversation, if
+any), its newest API object (a run or the last response of the chain) and how many objects it made;
+``usage`` is summed over every one of them.
+"""
 
 from __future__ import annotations
 
@@ -22,9 +27,9 @@ def iter_results(repository: Repository, batch_id: int) -> Iterator[dict[str, An
 
 
 def _render(repository: Repository, jobs: list[Any]) -> Iterator[dict[str, Any]]:
-    runs = repository.latest_runs([job.id for job in jobs])
+    objects = repository.latest_objects([job.id for job in jobs])
     for job in sorted(jobs, key=lambda j: j.line_no):
-        run = runs.get(job.id)
+        latest, count = objects.get(job.id, (None, 0))
         error = (
             {"code": job.error_code, "message": job.error_message}
             if job.state != "succeeded" and (job.error_code or job.error_message)
@@ -34,10 +39,12 @@ def _render(repository: Repository, jobs: list[Any]) -> Iterator[dict[str, Any]]
             "custom_id": job.custom_id,
             "status": job.state,
             "finished": job.state in TERMINAL_STATES,
-            "thread_id": job.thread_id,
-            "run_id": run.api_run_id if run else job.run_id,
-            "run_status": run.status if run else None,
+            "backend": job.backend,
+            "container_id": job.container_id,
+            "api_object_id": latest.api_id if latest else job.object_id,
+            "api_status": latest.status if latest else None,
             "attempts": job.attempt,
+            "api_objects": count,
             "output": job.output_text,
             "usage": {
                 "prompt_tokens": job.prompt_tokens,

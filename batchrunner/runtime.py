@@ -11,6 +11,9 @@ import httpx
 from batchrunner.api.client import AssistantsClient, RequestRecord
 from batchrunner.api.run_streams import RunStreams
 from batchrunner.backend.assistants import AssistantsBackend
+from batchrunner.backend.base import Backend
+from batchrunner.backend.responses.adapter import ResponsesBackend
+from batchrunner.backend.responses.client import ResponsesClient
 from batchrunner.db.engine import make_engine, make_session_factory
 from batchrunner.db.repository import Repository
 from batchrunner.faults import crashing_hook, parse_fault_points
@@ -39,8 +42,8 @@ class SettledRunWaker:
         self._repository = repository
         self.send: Callable[[int], None] | None = None
 
-    def __call__(self, job_id: int, run_id: str) -> None:
-        if self._repository.wake_for_run(job_id, run_id) and self.send is not None:
+    def __call__(self, job_id: int, object_id: str) -> None:
+        if self._repository.wake_for_object(job_id, object_id) and self.send is not None:
             self.send(job_id)
 
 
@@ -84,6 +87,7 @@ def processor_config(settings: Settings) -> ProcessorConfig:
         create_settle_s=max(15.0, 3 * settings.api_timeout_seconds),
         start_reserve_share=settings.start_reserve_share,
         stream_fallback_s=settings.max_poll_interval_seconds,
+        max_tool_rounds=settings.max_tool_rounds,
         poll_policy=PollPolicy(
             default_interval_s=settings.poll_interval_seconds,
             max_interval_s=settings.max_poll_interval_seconds,
@@ -97,6 +101,7 @@ class Runtime:
     settings: Settings
     repository: Repository
     client: AssistantsClient
+    responses_client: ResponsesClient
     tools: ToolRunner
     budget: Budget
     processor: JobProcessor
@@ -109,6 +114,13 @@ class Runtime:
     ) -> Runtime:
         repository = make_repository(settings)
         client = AssistantsClient(
+            settings.api_base_url,
+            settings.api_key_value(),
+            timeout=settings.api_timeout_seconds,
+            transport=transport,
+            on_response=count_request,
+        )
+        responses_client = ResponsesClient(
             settings.api_base_url,
             settings.api_key_value(),
             timeout=settings.api_timeout_seconds,
@@ -136,16 +148,17 @@ class Runtime:
             if settings.max_run_streams > 0 and transport is None
             else None
         )
+        backends: list[Backend] = [AssistantsBackend(client, streams), ResponsesBackend(responses_client)]
         processor = JobProcessor(
             repository,
-            AssistantsBackend(client, streams),
+            {backend.name: backend for backend in backends},
             tools,
             budget,
             processor_config(settings),
             durations=learned_durations(repository),
             fault_hook=crashing_hook(parse_fault_points(settings.fault_points)),
         )
-        return cls(settings, repository, client, tools, budget, processor, settled_runs, streams)
+        return cls(settings, repository, client, responses_client, tools, budget, processor, settled_runs, streams)
 
     def wake_jobs_with(self, send: Callable[[int], None]) -> None:
         """How to send a wake-up for a job whose run stream settled (the broker's queue)."""
@@ -155,4 +168,5 @@ class Runtime:
         if self.streams is not None:
             self.streams.close()
         self.client.close()
+        self.responses_client.close()
         self.tools.close()

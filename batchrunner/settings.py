@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from batchrunner.faults import parse_fault_points
+from batchrunner.jobs import BackendName
 from batchrunner.pricing import DEFAULT_MODEL_PRICES
 
 DEFAULT_DATABASE_URL = "sqlite:///batchrunner.db"
@@ -30,6 +31,15 @@ class Settings(BaseSettings):
     )
     broker_url: str = Field(
         "", description="redis://… or amqp://…; empty runs an in-process broker (embedded mode only)."
+    )
+    backend: BackendName = Field(
+        BackendName.RESPONSES,
+        description="`responses` (the Responses API, default) or `assistants` (Assistants v2); a job may say its own.",
+    )
+    assistants_file: str = Field(
+        "",
+        description="YAML or JSON file defining the assistants Responses jobs name; empty: `assistants.yaml` "
+        "beside the job file.",
     )
     api_base_url: str = Field("https://api.openai.com/v1", description="Base URL every API path is appended to.")
     openai_api_key: SecretStr | None = Field(
@@ -70,6 +80,9 @@ class Settings(BaseSettings):
         2.0, gt=0, description="How soon a job waiting for its thread's active run checks again."
     )
 
+    max_tool_rounds: int = Field(
+        16, ge=1, description="Tool rounds one attempt may take; one more fails the job (max_tool_rounds_exceeded)."
+    )
     tool_modules: list[str] = Field(
         default_factory=list, description="Extra modules whose `TOOLS` dict registers tool handlers."
     )

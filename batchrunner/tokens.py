@@ -26,6 +26,8 @@ def _content_text(content: Any) -> str:
 
 def estimate_run_tokens(spec: JobSpec) -> int:
     """Prompt tokens of what the job sends, plus the completion it may write."""
+    if spec.request is not None:
+        return _estimate_request_tokens(spec.request)
     texts: list[str] = []
     if spec.thread:
         texts.extend(_content_text(message.get("content", "")) for message in spec.thread.get("messages", []))
@@ -38,3 +40,13 @@ def estimate_run_tokens(spec: JobSpec) -> int:
     prompt = sum(estimate_text_tokens(text) for text in texts)
     completion = params.get("max_completion_tokens") or DEFAULT_COMPLETION_ESTIMATE
     return prompt + int(completion)
+
+
+def _estimate_request_tokens(request: dict[str, Any]) -> int:
+    """The same estimate for a Responses request: its instructions and input, plus its output cap."""
+    items = request.get("input")
+    texts = [items] if isinstance(items, str) else [_content_text(item.get("content", "")) for item in items or ()]
+    if isinstance(request.get("instructions"), str):
+        texts.append(request["instructions"])
+    prompt = sum(estimate_text_tokens(text) for text in texts)
+    return prompt + int(request.get("max_output_tokens") or DEFAULT_COMPLETION_ESTIMATE)

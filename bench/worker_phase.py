@@ -113,7 +113,7 @@ def record_delays(engine: sa.Engine, runs: list[dict[str, Any]]) -> list[float]:
     """Seconds from each run finishing (the simulator's exact time) to its outcome being committed."""
     with engine.connect() as conn:
         recorded: dict[str, float] = dict(conn.execute(sa.text(
-            "SELECT api_run_id, extract(epoch FROM finished_recorded_at) FROM runs"
+            "SELECT api_id, extract(epoch FROM finished_recorded_at) FROM api_objects"
             " WHERE finished_recorded_at IS NOT NULL"
         )).all())
     return [

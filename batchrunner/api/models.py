@@ -43,6 +43,7 @@ __all__ = [
     "ToolCallsStepDetails",
     "ToolOutput",
     "Usage",
+    "type_discriminator",
 ]
 
 RunStatus = Literal[
@@ -60,9 +61,7 @@ RunStepStatus = Literal["in_progress", "cancelled", "failed", "completed", "expi
 
 # requires_action is in neither set: the run waits for us, it has not finished.
 NON_TERMINAL_RUN_STATUSES: frozenset[str] = frozenset({"queued", "in_progress", "cancelling"})
-TERMINAL_RUN_STATUSES: frozenset[str] = frozenset(
-    {"completed", "failed", "cancelled", "expired", "incomplete"}
-)
+TERMINAL_RUN_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled", "expired", "incomplete"})
 
 T = TypeVar("T")
 
@@ -187,7 +186,9 @@ class RefusalContent(ApiModel):
     refusal: str
 
 
-def _type_tag(known: frozenset[str]) -> Any:
+def type_discriminator(known: frozenset[str]) -> Any:
+    """A pydantic ``Discriminator`` tagging a union member by its ``type`` ("other" for any unknown type)."""
+
     def tag(value: Any) -> str:
         kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
         return kind if isinstance(kind, str) and kind in known else "other"
@@ -201,7 +202,7 @@ MessageContent = Annotated[
     | Annotated[ImageUrlContent, Tag("image_url")]
     | Annotated[RefusalContent, Tag("refusal")]
     | Annotated[dict[str, Any], Tag("other")],
-    _type_tag(frozenset({"text", "image_file", "image_url", "refusal"})),
+    type_discriminator(frozenset({"text", "image_file", "image_url", "refusal"})),
 ]
 
 
@@ -247,7 +248,7 @@ class FunctionToolCall(ApiModel):
 
 StepToolCall = Annotated[
     Annotated[FunctionToolCall, Tag("function")] | Annotated[dict[str, Any], Tag("other")],
-    _type_tag(frozenset({"function"})),
+    type_discriminator(frozenset({"function"})),
 ]
 
 
@@ -260,7 +261,7 @@ StepDetails = Annotated[
     Annotated[MessageCreationStepDetails, Tag("message_creation")]
     | Annotated[ToolCallsStepDetails, Tag("tool_calls")]
     | Annotated[dict[str, Any], Tag("other")],
-    _type_tag(frozenset({"message_creation", "tool_calls"})),
+    type_discriminator(frozenset({"message_creation", "tool_calls"})),
 ]
 
 

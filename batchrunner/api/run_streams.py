@@ -20,19 +20,11 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
 
-from batchrunner.api.client import RequestRecord, checked_base_url, path_of, report_request, request_headers
-from batchrunner.api.errors import (
-    ApiError,
-    TransientError,
-    classify_response,
-    classify_transport_error,
-    invalid_response_error,
-    redact,
-)
-from batchrunner.api.headers import parse_rate_limit
-from batchrunner.api.models import ApiResponse, ResponseMeta, Run
+from batchrunner.api.client import ASSISTANTS_HEADERS
+from batchrunner.api.errors import ApiError, TransientError
+from batchrunner.api.models import ApiResponse, Run
+from batchrunner.api.pipeline import PipelineSteps, RequestRecord, path_of, response_meta
 from batchrunner.api.sse import EventParser
 
 log = logging.getLogger(__name__)
@@ -68,9 +60,8 @@ class RunStreams:
         self._max_streams = max_streams
         self._timeout = timeout
         self._on_settled = on_settled
-        self._on_response = on_response
         self._on_open_count = on_open_count
-        self._secret = SecretStr(api_key or "")
+        self._steps = PipelineSteps(base_url, api_key, on_response=on_response, default_headers=ASSISTANTS_HEADERS)
         self._lock = threading.Lock()
         self._open = 0
         self._closed = False
@@ -85,8 +76,8 @@ class RunStreams:
         limits = httpx.Limits(max_connections=max_streams, max_keepalive_connections=min(max_streams, 32))
         stream_timeout = httpx.Timeout(timeout, read=idle_timeout)
         self._http = httpx.AsyncClient(
-            base_url=checked_base_url(base_url),
-            headers=request_headers(api_key, {"Accept": "text/event-stream"}),
+            base_url=self._steps.url,
+            headers=self._steps.headers({"Accept": "text/event-stream"}),
             timeout=stream_timeout,
             limits=limits,
             transport=transport,
@@ -98,9 +89,7 @@ class RunStreams:
         with self._lock:
             return self._open
 
-    def open(
-        self, template: str, ids: dict[str, str], body: dict[str, Any]
-    ) -> ApiResponse[Run] | None:
+    def open(self, template: str, ids: dict[str, str], body: dict[str, Any]) -> ApiResponse[Run] | None:
         """Send ``body`` with ``stream: true``; return the run its first event shows.
 
         None when every stream is taken (the caller sends a plain request). Failures are raised as
@@ -182,26 +171,23 @@ class RunStreams:
         started = time.perf_counter()
         run_id: str | None = None
         failure: ApiError | None = None
+        steps = self._steps
         try:
             async with self._http.stream("POST", path, json=body) as response:
-                seconds = time.perf_counter() - started
-                report_request(self._on_response, RequestRecord(template, "POST", response.status_code, seconds))
+                steps.report(template, "POST", response.status_code, started)
                 if not response.is_success:
                     await response.aread()
-                    failure = classify_response(response, endpoint=template, method="POST")
+                    failure = steps.reply_failure(response, template, "POST")
                     return None
-                meta = ResponseMeta(
-                    status_code=response.status_code,
-                    rate_limit=parse_rate_limit(response.headers),
-                    request_id=response.headers.get("x-request-id"),
-                )
+                meta = response_meta(response)
                 if "text/event-stream" not in response.headers.get("content-type", ""):
                     # A server that ignores ``stream`` answers with the run itself: nothing to follow.
                     await response.aread()
-                    try:
-                        _resolve(first, ApiResponse(data=Run.model_validate_json(response.content), meta=meta))
-                    except ValueError:
-                        failure = invalid_response_error(response, "not a valid Run", endpoint=template, method="POST")
+                    parsed = steps.parse(response, Run, template, "POST")
+                    if isinstance(parsed, ApiError):
+                        failure = parsed
+                    else:
+                        _resolve(first, ApiResponse(data=parsed, meta=meta))
                     return None
                 parser = EventParser()
                 async for line in response.aiter_lines():
@@ -212,12 +198,9 @@ class RunStreams:
                         break
                     if not event.name.startswith("thread.run.") or event.name.startswith("thread.run.step."):
                         continue
-                    try:
-                        run = Run.model_validate_json(event.data)
-                    except ValueError:
-                        failure = invalid_response_error(
-                            response, f"event {event.name} is not a valid Run", endpoint=template, method="POST"
-                        )
+                    run = steps.parse(response, Run, template, "POST", text=event.data, what=f"event {event.name}")
+                    if isinstance(run, ApiError):
+                        failure = run
                         break
                     if run_id is None:
                         run_id = run.id
@@ -226,15 +209,13 @@ class RunStreams:
                         _resolve(first, ApiResponse(data=run, meta=meta))
                     if str(run.status) in _HANDS_BACK:
                         break
-        except httpx.TransportError as exc:
-            if run_id is None:
-                report_request(self._on_response, RequestRecord(template, "POST", None, time.perf_counter() - started))
-            failure = classify_transport_error(exc, template, method="POST")
         except httpx.HTTPError as exc:
-            failure = TransientError(f"unreadable stream ({type(exc).__name__})", endpoint=template, method="POST")
+            if run_id is None and isinstance(exc, httpx.TransportError):
+                steps.report(template, "POST", None, started)
+            failure = steps.http_failure(exc, template, "POST", what="stream")
         finally:
             if failure is not None:
-                _resolve(first, redact(failure, self._secret.get_secret_value()))
+                _resolve(first, steps.redacted(failure))
                 if run_id is not None:
                     log.info("stream of run %s broke (%s); its job polls instead", run_id, failure.message)
         return run_id
@@ -257,8 +238,9 @@ class RunStreams:
         try:
             self._on_settled(job_id, run_id)
         except Exception:  # the job's fallback wake-up still comes
-            log.warning("could not wake job %s for run %s; it waits for its fallback wake-up", job_id, run_id,
-                        exc_info=True)
+            log.warning(
+                "could not wake job %s for run %s; it waits for its fallback wake-up", job_id, run_id, exc_info=True
+            )
 
     async def _shutdown(self) -> None:
         tasks = list(self._tasks)

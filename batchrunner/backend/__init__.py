@@ -1,23 +1,30 @@
-"""The seam between the job state machine and the API that runs the model.
+"""The seam between the job state machine and the APIs that run the model.
 
-``base`` holds backend-neutral records; ``assistants`` drives Assistants v2. A Responses API backend
-fits the same interface: its tool rounds are chained responses, and its usage is summed per job.
+``base`` holds the backend-neutral records and the ``Backend`` protocol; ``assistants`` drives
+Assistants v2 (a run per attempt, on a thread), ``responses`` the Responses API (a chain of
+background responses per attempt).
 """
 
 from batchrunner.backend.base import (
+    Backend,
+    DetailRecord,
+    Handle,
     MessageRecord,
+    ObjectSnapshot,
+    OutputItemRecord,
     PendingToolCall,
-    RunBackend,
-    RunSnapshot,
     StepRecord,
     UsageRecord,
 )
 
 __all__ = [
+    "Backend",
+    "DetailRecord",
+    "Handle",
     "MessageRecord",
+    "ObjectSnapshot",
+    "OutputItemRecord",
     "PendingToolCall",
-    "RunBackend",
-    "RunSnapshot",
     "StepRecord",
     "UsageRecord",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from batchrunner.api.client import (
@@ -16,15 +17,41 @@ from batchrunner.api.client import (
 from batchrunner.api.models import Message, Run, RunStep, ToolOutput
 from batchrunner.api.run_streams import RunStreams
 from batchrunner.backend.base import (
+    TAG_KEY,
+    DetailRecord,
+    Handle,
     MessageRecord,
+    ObjectSnapshot,
     PendingToolCall,
-    RunSnapshot,
     StepRecord,
     UsageRecord,
+    is_retryable_failure,
 )
-from batchrunner.jobs import JobSpec
+from batchrunner.jobs import BackendName, JobSpec
+from batchrunner.states import JobState, Phase
 
-TAG_KEY = "batchrunner_job"
+BACKEND_NAME = BackendName.ASSISTANTS
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    IN_PROGRESS = "in_progress"
+    REQUIRES_ACTION = "requires_action"
+    CANCELLING = "cancelling"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    COMPLETED = "completed"
+    INCOMPLETE = "incomplete"
+    EXPIRED = "expired"
+
+
+_OUTCOMES = {
+    RunStatus.COMPLETED: JobState.SUCCEEDED,
+    RunStatus.FAILED: JobState.FAILED,
+    RunStatus.CANCELLED: JobState.CANCELLED,
+    RunStatus.EXPIRED: JobState.EXPIRED,
+    RunStatus.INCOMPLETE: JobState.INCOMPLETE,
+}
 # Adoption only needs the newest runs of a thread: ours was created moments before a crash.
 _ADOPTION_SCAN_LIMIT = 100
 
@@ -43,7 +70,15 @@ def _usage(usage: Any) -> UsageRecord | None:
     )
 
 
-def snapshot_of(response: ApiResponse[Run] | Run) -> RunSnapshot:
+def _phase(status: str, has_calls: bool) -> tuple[Phase, JobState | None]:
+    """A status this code does not know is still working: it waits, it never fails the job."""
+    if status == RunStatus.REQUIRES_ACTION and has_calls:
+        return Phase.NEEDS_TOOL_OUTPUTS, None
+    outcome = _OUTCOMES.get(status)  # type: ignore[call-overload]
+    return (Phase.DONE, outcome) if outcome is not None else (Phase.WORKING, None)
+
+
+def snapshot_of(response: ApiResponse[Run] | Run) -> ObjectSnapshot:
     """Translate an API run (with its response metadata, when there is one) into a snapshot."""
     run = response.data if isinstance(response, ApiResponse) else response
     meta = response.meta if isinstance(response, ApiResponse) else None
@@ -51,23 +86,32 @@ def snapshot_of(response: ApiResponse[Run] | Run) -> RunSnapshot:
         PendingToolCall(call_id=call.id, name=call.function.name, arguments=call.function.arguments)
         for call in run.tool_calls()
     )
-    return RunSnapshot(
-        run_id=run.id,
-        thread_id=run.thread_id,
+    status = str(run.status)
+    phase, outcome = _phase(status, bool(calls))
+    error_code = run.last_error.code if run.last_error else None
+    finished = (
+        run.completed_at or run.failed_at or run.cancelled_at or (run.expires_at if status == "expired" else None)
+    )
+    return ObjectSnapshot(
+        backend=BACKEND_NAME,
+        kind="run",
+        object_id=run.id,
+        container_id=run.thread_id,
+        status=status,
+        phase=phase,
+        outcome=outcome,
         assistant_id=run.assistant_id,
-        status=str(run.status),
         model=run.model,
         created_at=_timestamp(run.created_at),
         started_at=_timestamp(run.started_at),
-        completed_at=_timestamp(run.completed_at),
-        failed_at=_timestamp(run.failed_at),
-        cancelled_at=_timestamp(run.cancelled_at),
-        expires_at=_timestamp(run.expires_at),
-        last_error_code=run.last_error.code if run.last_error else None,
-        last_error_message=run.last_error.message if run.last_error else None,
+        finished_at=_timestamp(finished) if phase is Phase.DONE else None,
+        error_code=error_code,
+        error_message=run.last_error.message if run.last_error else None,
         incomplete_reason=run.incomplete_details.reason if run.incomplete_details else None,
         usage=_usage(run.usage),
         tool_calls=calls,
+        retryable=is_retryable_failure(outcome, error_code),
+        cancelling=status == RunStatus.CANCELLING,
         poll_after_ms=meta.poll_after_ms if meta else None,
         rate_limit=meta.rate_limit if meta else None,
     )
@@ -99,26 +143,37 @@ def _message_record(message: Message) -> MessageRecord:
 
 
 class AssistantsBackend:
-    """Runs jobs through the Assistants v2 endpoints of one ``AssistantsClient``."""
+    """Runs jobs through the Assistants v2 endpoints of one ``AssistantsClient``.
+
+    An attempt is a run on a thread: the thread is created and its id committed first, and the run is
+    tagged with the attempt's key, so a run created just before a crash is found by listing the
+    thread's runs. A tool round keeps the run; its steps and messages are fetched once it ends.
+    """
+
+    name = BACKEND_NAME
+    chains_objects = False
 
     def __init__(self, client: AssistantsClient, streams: RunStreams | None = None) -> None:
         self._client = client
         self._streams = streams
 
-    def _streamed(self, template: str, ids: dict[str, str], body: dict[str, Any]) -> RunSnapshot | None:
+    def _streamed(self, template: str, ids: dict[str, str], body: dict[str, Any]) -> ObjectSnapshot | None:
         """The run a streamed request shows, or None when no stream is free (send a plain request)."""
         if self._streams is None:
             return None
         response = self._streams.open(template, ids, body)
         return replace(snapshot_of(response), streamed=True) if response is not None else None
 
-    def follow_run(self, run_id: str, job_id: int) -> bool:
-        return self._streams is not None and self._streams.follow(run_id, job_id)
+    def follow(self, object_id: str, job_id: int) -> bool:
+        return self._streams is not None and self._streams.follow(object_id, job_id)
 
-    def is_followed(self, run_id: str) -> bool:
-        return self._streams is not None and self._streams.is_following(run_id)
+    def is_followed(self, object_id: str) -> bool:
+        return self._streams is not None and self._streams.is_following(object_id)
 
-    def create_thread(self, job: JobSpec, job_tag: str) -> str:
+    def needs_container(self, job: JobSpec) -> bool:
+        return job.thread_id is None
+
+    def create_container(self, job: JobSpec, job_tag: str) -> str:
         thread = job.thread or {}
         metadata = {**(thread.get("metadata") or {}), TAG_KEY: job_tag}
         response = self._client.create_thread(
@@ -126,38 +181,57 @@ class AssistantsBackend:
         )
         return response.data.id
 
-    def create_run(self, thread_id: str, job: JobSpec, run_tag: str) -> RunSnapshot:
+    def start(self, job: JobSpec, container_id: str | None, tag: str) -> ObjectSnapshot:
+        thread_id = _required_thread(container_id)
         body: dict[str, Any] = {**job.params, "assistant_id": job.assistant_id}
-        body["metadata"] = {**(job.params.get("metadata") or {}), TAG_KEY: run_tag}
+        body["metadata"] = {**(job.params.get("metadata") or {}), TAG_KEY: tag}
         streamed = self._streamed(CREATE_RUN_PATH, {"thread_id": thread_id}, body)
         return streamed or snapshot_of(self._client.create_run(thread_id, body))
 
-    def find_run(self, thread_id: str, run_tag: str) -> RunSnapshot | None:
+    def can_adopt(self) -> bool:
+        return True
+
+    def adopt(self, job: JobSpec, container_id: str | None, tag: str) -> ObjectSnapshot | None:
+        thread_id = _required_thread(container_id)
         for run in self._client.list_runs(thread_id, order="desc", max_items=_ADOPTION_SCAN_LIMIT):
-            if (run.metadata or {}).get(TAG_KEY) == run_tag:
+            if (run.metadata or {}).get(TAG_KEY) == tag:
                 return snapshot_of(run)
         return None
 
-    def get_run(self, thread_id: str, run_id: str) -> RunSnapshot:
-        return snapshot_of(self._client.retrieve_run(thread_id, run_id))
+    def look(self, handle: Handle) -> ObjectSnapshot:
+        return snapshot_of(self._client.retrieve_run(_required_thread(handle.container_id), handle.object_id))
 
-    def submit_tool_outputs(self, thread_id: str, run_id: str, outputs: list[tuple[str, str]]) -> RunSnapshot:
+    def continue_with_tool_outputs(
+        self, current: ObjectSnapshot, job: JobSpec, tag: str, outputs: list[tuple[str, str]]
+    ) -> ObjectSnapshot:
+        thread_id, run_id = _required_thread(current.container_id), current.object_id
         tool_outputs = [ToolOutput(tool_call_id=call_id, output=output) for call_id, output in outputs]
         ids = {"thread_id": thread_id, "run_id": run_id}
         streamed = self._streamed(SUBMIT_TOOL_OUTPUTS_PATH, ids, tool_outputs_body(tool_outputs))
         return streamed or snapshot_of(self._client.submit_tool_outputs(thread_id, run_id, tool_outputs))
 
-    def cancel_run(self, thread_id: str, run_id: str) -> RunSnapshot:
-        return snapshot_of(self._client.cancel_run(thread_id, run_id))
+    def cancel(self, handle: Handle) -> ObjectSnapshot:
+        return snapshot_of(self._client.cancel_run(_required_thread(handle.container_id), handle.object_id))
 
-    def list_steps(self, thread_id: str, run_id: str) -> list[StepRecord]:
-        return [_step_record(step) for step in self._client.list_run_steps(thread_id, run_id)]
+    def collect_requests(self, snapshot: ObjectSnapshot, *, details_stored: bool) -> int:
+        return 1 if details_stored else 2
 
-    def list_output_messages(self, thread_id: str, run_id: str) -> list[MessageRecord]:
+    def fetch_details(self, snapshot: ObjectSnapshot) -> list[DetailRecord]:
+        thread_id = _required_thread(snapshot.container_id)
+        return [_step_record(step) for step in self._client.list_run_steps(thread_id, snapshot.object_id)]
+
+    def fetch_messages(self, snapshot: ObjectSnapshot) -> list[MessageRecord]:
+        thread_id = _required_thread(snapshot.container_id)
         messages = [
             _message_record(message)
-            for message in self._client.list_messages(thread_id, run_id=run_id)
+            for message in self._client.list_messages(thread_id, run_id=snapshot.object_id)
             if message.role == "assistant"
         ]
         messages.sort(key=lambda m: (m.created_at or datetime.min.replace(tzinfo=UTC), m.message_id))
         return messages
+
+
+def _required_thread(container_id: str | None) -> str:
+    if not container_id:
+        raise ValueError("an Assistants run needs its thread id")
+    return container_id

@@ -1,4 +1,12 @@
-"""Backend-neutral records of a run and the interface every backend implements."""
+"""The backend-neutral seam: what the state machine sees of an API object, and what a backend does.
+
+The processor speaks of jobs, attempts and API objects. An attempt starts with one API object (an
+Assistants run, a Responses response) and may make more: a Responses tool round chains a new
+response, an Assistants tool round keeps the run. Each look at an object gives an ``ObjectSnapshot``
+with a neutral ``Phase`` (working / needs tool outputs / done with an outcome), a ``Handle`` to what
+to look at next, and whatever the object already carries (output items, messages). Each backend
+owns its API's concepts (threads, run steps, conversations, output items) and their records.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +15,19 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from batchrunner.api.headers import RateLimitInfo
-from batchrunner.jobs import JobSpec
+from batchrunner.jobs import RESERVED_METADATA_KEY, BackendName, JobSpec
+from batchrunner.states import JobState, Phase
 
-ACTIVE_STATUSES = frozenset({"queued", "in_progress", "requires_action", "cancelling"})
-RETRYABLE_RUN_ERRORS = frozenset({"rate_limit_exceeded", "server_error"})
+# The metadata key every object batchrunner creates carries: the job's (or the attempt's) tag.
+TAG_KEY = RESERVED_METADATA_KEY
+
+
+# Failures mid-run that a new attempt may fix, on every backend: the server's error and its rate limit.
+RETRYABLE_ERROR_CODES = frozenset({"rate_limit_exceeded", "server_error"})
+
+
+def is_retryable_failure(outcome: JobState | None, error_code: str | None) -> bool:
+    return outcome is JobState.FAILED and error_code in RETRYABLE_ERROR_CODES
 
 
 @dataclass(frozen=True)
@@ -18,6 +35,8 @@ class UsageRecord:
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -28,50 +47,17 @@ class PendingToolCall:
 
 
 @dataclass(frozen=True)
-class RunSnapshot:
-    """What one response told us about a run."""
+class Handle:
+    """What to look at next: an API object and the container (thread, conversation) it lives in."""
 
-    run_id: str
-    thread_id: str
-    assistant_id: str
-    status: str
-    model: str | None
-    created_at: datetime | None
-    started_at: datetime | None = None
-    completed_at: datetime | None = None
-    failed_at: datetime | None = None
-    cancelled_at: datetime | None = None
-    expires_at: datetime | None = None
-    last_error_code: str | None = None
-    last_error_message: str | None = None
-    incomplete_reason: str | None = None
-    usage: UsageRecord | None = None
-    tool_calls: tuple[PendingToolCall, ...] = ()
-    poll_after_ms: int | None = None
-    rate_limit: RateLimitInfo | None = None
-    # True when the response was a stream the backend keeps open (see ``RunBackend.follow_run``).
-    streamed: bool = False
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.status not in ACTIVE_STATUSES
-
-    @property
-    def needs_tool_outputs(self) -> bool:
-        return self.status == "requires_action" and bool(self.tool_calls)
-
-    @property
-    def finished_at(self) -> datetime | None:
-        return (
-            self.completed_at
-            or self.failed_at
-            or self.cancelled_at
-            or (self.expires_at if self.status == "expired" else None)
-        )
+    object_id: str
+    container_id: str | None = None
 
 
 @dataclass(frozen=True)
 class StepRecord:
+    """The Assistants backend's detail of a run: one run step."""
+
     step_id: str
     type: str
     status: str
@@ -83,6 +69,20 @@ class StepRecord:
 
 
 @dataclass(frozen=True)
+class OutputItemRecord:
+    """The Responses backend's detail of a response: one item of its ``output``, as sent."""
+
+    position: int
+    item_id: str | None
+    type: str
+    status: str | None
+    item: dict[str, Any]
+
+
+DetailRecord = StepRecord | OutputItemRecord
+
+
+@dataclass(frozen=True)
 class MessageRecord:
     message_id: str
     role: str
@@ -91,39 +91,133 @@ class MessageRecord:
     created_at: datetime | None
 
 
-class RunBackend(Protocol):
-    """Drives runs at one API. Each method is one logical request (``collect_outputs`` a few)."""
+@dataclass(frozen=True)
+class ObjectSnapshot:
+    """What one answer of the API told us about one API object."""
 
-    def create_thread(self, job: JobSpec, job_tag: str) -> str:
-        """Create the job's thread and return its id."""
+    backend: str
+    kind: str
+    object_id: str
+    container_id: str | None
+    # The API's own status word, stored as it came; ``phase`` and ``outcome`` are what it means.
+    status: str
+    phase: Phase
+    # The job state the object's final status means; None while it has none (or waits for tool outputs
+    # on a backend whose tool rounds keep the object open).
+    outcome: JobState | None = None
+    assistant_id: str | None = None
+    model: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    incomplete_reason: str | None = None
+    usage: UsageRecord | None = None
+    tool_calls: tuple[PendingToolCall, ...] = ()
+    # Failed in a way a new attempt may fix (the server's error or its rate limit, mid-run).
+    retryable: bool = False
+    # A cancel was asked for and the API has not finished it yet (Assistants' ``cancelling``).
+    cancelling: bool = False
+    poll_after_ms: int | None = None
+    rate_limit: RateLimitInfo | None = None
+    # True when the answer was a stream the backend keeps open (see ``Backend.follow``).
+    streamed: bool = False
+    # What the object itself carries; None means it must be fetched (``Backend.fetch_details``).
+    details: tuple[DetailRecord, ...] | None = None
+    messages: tuple[MessageRecord, ...] | None = None
+
+    @property
+    def handle(self) -> Handle:
+        return Handle(self.object_id, self.container_id)
+
+    @property
+    def is_done(self) -> bool:
+        return self.phase is Phase.DONE
+
+    @property
+    def ended(self) -> bool:
+        """The object itself reached a final status (a Responses tool round ends its response)."""
+        return self.outcome is not None
+
+    @property
+    def needs_tool_outputs(self) -> bool:
+        return self.phase is Phase.NEEDS_TOOL_OUTPUTS and bool(self.tool_calls)
+
+    @property
+    def is_running(self) -> bool:
+        """Queued or working at the API (not waiting for us, not done)."""
+        return self.phase is Phase.WORKING and not self.cancelling
+
+
+class Backend(Protocol):
+    """Drives one API. Each method is one request unless it says otherwise."""
+
+    name: BackendName
+    # Whether a tool round's hand-back creates a new API object (a chained response) rather than
+    # resuming the same one; an unclear answer to it may then have created an object.
+    chains_objects: bool
+
+    def needs_container(self, job: JobSpec) -> bool:
+        """Whether an attempt first creates a container (an Assistants thread) whose id is committed."""
         ...
 
-    def create_run(self, thread_id: str, job: JobSpec, run_tag: str) -> RunSnapshot:
-        """Start a run for ``job`` on ``thread_id``, tagged with ``run_tag`` so it can be adopted."""
+    def create_container(self, job: JobSpec, job_tag: str) -> str: ...
+
+    def start(self, job: JobSpec, container_id: str | None, tag: str) -> ObjectSnapshot:
+        """Create the attempt's first API object, tagged with ``tag`` so it can be adopted if possible."""
         ...
 
-    def follow_run(self, run_id: str, job_id: int) -> bool:
-        """Ask to hear when the stream of a ``streamed`` snapshot's run settles; False: it already did."""
+    def can_adopt(self) -> bool:
+        """Whether ``adopt`` can find an object created before a crash (the API lists them)."""
         ...
 
-    def is_followed(self, run_id: str) -> bool:
-        """Whether a stream will say when run ``run_id`` next needs a worker."""
+    def adopt(self, job: JobSpec, container_id: str | None, tag: str) -> ObjectSnapshot | None:
+        """The object tagged ``tag``, if the API created it before a crash."""
         ...
 
-    def find_run(self, thread_id: str, run_tag: str) -> RunSnapshot | None:
-        """The run tagged ``run_tag`` on ``thread_id``, if the API created it (crash recovery)."""
+    def look(self, handle: Handle) -> ObjectSnapshot: ...
+
+    def continue_with_tool_outputs(
+        self, current: ObjectSnapshot, job: JobSpec, tag: str, outputs: list[tuple[str, str]]
+    ) -> ObjectSnapshot:
+        """Hand a tool round's outputs back; the answer may be a new object (a chained response)."""
         ...
 
-    def get_run(self, thread_id: str, run_id: str) -> RunSnapshot: ...
+    def cancel(self, handle: Handle) -> ObjectSnapshot: ...
 
-    def submit_tool_outputs(self, thread_id: str, run_id: str, outputs: list[tuple[str, str]]) -> RunSnapshot: ...
-
-    def cancel_run(self, thread_id: str, run_id: str) -> RunSnapshot: ...
-
-    def list_steps(self, thread_id: str, run_id: str) -> list[StepRecord]:
-        """Steps of a finished run (one request per page)."""
+    def collect_requests(self, snapshot: ObjectSnapshot, *, details_stored: bool) -> int:
+        """Requests ``fetch_details`` (unless stored) and ``fetch_messages`` cost for a finished object."""
         ...
 
-    def list_output_messages(self, thread_id: str, run_id: str) -> list[MessageRecord]:
-        """The assistant messages a finished run wrote, oldest first (one request per page)."""
+    def fetch_details(self, snapshot: ObjectSnapshot) -> list[DetailRecord]:
+        """The backend's detail records of a finished object (one request per page)."""
         ...
+
+    def fetch_messages(self, snapshot: ObjectSnapshot) -> list[MessageRecord]:
+        """The assistant messages a finished object wrote, oldest first (one request per page)."""
+        ...
+
+    def follow(self, object_id: str, job_id: int) -> bool:
+        """Ask to hear when a ``streamed`` snapshot's object settles; False: it already did."""
+        ...
+
+    def is_followed(self, object_id: str) -> bool:
+        """Whether a stream will say when object ``object_id`` next needs a worker."""
+        ...
+
+
+__all__ = [
+    "RETRYABLE_ERROR_CODES",
+    "TAG_KEY",
+    "Backend",
+    "DetailRecord",
+    "Handle",
+    "MessageRecord",
+    "ObjectSnapshot",
+    "OutputItemRecord",
+    "PendingToolCall",
+    "StepRecord",
+    "UsageRecord",
+    "is_retryable_failure",
+]

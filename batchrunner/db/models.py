@@ -38,9 +38,7 @@ class Batch(Base):
 
     id: Mapped[int] = mapped_column(Integer(), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
-    status: Mapped[str] = mapped_column(
-        String(32), nullable=False, default="active", server_default=text("'active'")
-    )
+    status: Mapped[str] = mapped_column(String(32), nullable=False, default="active", server_default=text("'active'"))
     stop_reason: Mapped[str | None] = mapped_column(Text())
     source_file: Mapped[str | None] = mapped_column(Text())
     created_at: Mapped[datetime] = _created_at()
@@ -48,7 +46,12 @@ class Batch(Base):
 
 
 class Job(Base):
-    """One line of a job file and where it stands; updates are compare-and-set on ``version``."""
+    """One line of a job file and where it stands; updates are compare-and-set on ``version``.
+
+    ``container_id`` is what the job's API objects live in (an Assistants thread, a Responses
+    conversation, or nothing); ``object_id`` is the API object the job looks at next (a run, or the
+    newest response of the attempt's chain).
+    """
 
     __tablename__ = "jobs"
     __table_args__ = (
@@ -58,20 +61,23 @@ class Job(Base):
         # Terminal jobs have no wake-up, so this range-scans only live jobs (the sweeper's query).
         Index(None, "next_wake_at"),
         Index(None, "batch_id", "state"),
-        Index(None, "target_thread_id"),
+        Index(None, "target_container_id"),
     )
 
     id: Mapped[int] = mapped_column(big_pk_type(), primary_key=True, autoincrement=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), nullable=False)
     custom_id: Mapped[str] = mapped_column(String(512), nullable=False)
     line_no: Mapped[int] = mapped_column(Integer(), nullable=False)
+    backend: Mapped[str] = mapped_column(String(32), nullable=False)
     spec: Mapped[dict[str, Any]] = mapped_column(json_type(), nullable=False)
     assistant_id: Mapped[str] = mapped_column(String(128), nullable=False)
-    target_thread_id: Mapped[str | None] = mapped_column(String(128))
+    target_container_id: Mapped[str | None] = mapped_column(String(128))
     state: Mapped[str] = mapped_column(String(32), nullable=False)
     attempt: Mapped[int] = _counter()
-    thread_id: Mapped[str | None] = mapped_column(String(128))
-    run_id: Mapped[str | None] = mapped_column(String(128))
+    # Tool rounds answered in the current attempt (bounded by BATCHRUNNER_MAX_TOOL_ROUNDS).
+    tool_rounds: Mapped[int] = _counter()
+    container_id: Mapped[str | None] = mapped_column(String(128))
+    object_id: Mapped[str | None] = mapped_column(String(128))
     next_wake_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     version: Mapped[int] = _counter()
     step_retries: Mapped[int] = _counter()
@@ -88,45 +94,53 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
-class Run(Base):
-    """One attempt of a job: the API's run, its timestamps, outcome and usage."""
+class ApiObject(Base):
+    """One API object an attempt made: an Assistants run, or one response of a Responses chain.
 
-    __tablename__ = "runs"
+    ``round`` is the object's place in its attempt (0 for the object that started it; a Responses tool
+    round adds one). Usage is the object's own: a job's usage is the sum over its objects.
+    """
+
+    __tablename__ = "api_objects"
     # The unique constraint's leading column indexes job_id.
-    __table_args__ = (UniqueConstraint("job_id", "attempt"),)
+    __table_args__ = (UniqueConstraint("job_id", "attempt", "round"),)
 
     id: Mapped[int] = mapped_column(big_pk_type(), primary_key=True, autoincrement=True)
     job_id: Mapped[int] = mapped_column(BigInteger(), ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False)
     attempt: Mapped[int] = mapped_column(Integer(), nullable=False)
-    api_run_id: Mapped[str] = mapped_column(String(128), nullable=False, unique=True)
-    thread_id: Mapped[str | None] = mapped_column(String(128))
+    round: Mapped[int] = _counter()
+    backend: Mapped[str] = mapped_column(String(32), nullable=False)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    api_id: Mapped[str] = mapped_column(String(128), nullable=False, unique=True)
+    container_id: Mapped[str | None] = mapped_column(String(128))
     assistant_id: Mapped[str | None] = mapped_column(String(128))
     model: Mapped[str | None] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(32), nullable=False)
+    # The job state the object's end means (its backend's reading of ``status``); NULL until it ends.
+    outcome: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # the API's created_at
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    failed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    last_error_code: Mapped[str | None] = mapped_column(String(64))
-    last_error_message: Mapped[str | None] = mapped_column(Text())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text())
     incomplete_reason: Mapped[str | None] = mapped_column(String(64))
     prompt_tokens: Mapped[int | None] = mapped_column(BigInteger())
     completion_tokens: Mapped[int | None] = mapped_column(BigInteger())
     total_tokens: Mapped[int | None] = mapped_column(BigInteger())
+    cached_tokens: Mapped[int | None] = mapped_column(BigInteger())
+    reasoning_tokens: Mapped[int | None] = mapped_column(BigInteger())
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utc_now)
     finished_recorded_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
-class RunStep(Base):
-    """A step of a run (message creation or tool calls) with its details and usage."""
+class AssistantRunStep(Base):
+    """The Assistants backend's own record: a step of a run (message creation or tool calls)."""
 
-    __tablename__ = "run_steps"
+    __tablename__ = "assistant_run_steps"
 
     id: Mapped[int] = mapped_column(big_pk_type(), primary_key=True, autoincrement=True)
-    run_pk: Mapped[int] = mapped_column(
-        BigInteger(), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False, index=True
+    object_pk: Mapped[int] = mapped_column(
+        BigInteger(), ForeignKey("api_objects.id", ondelete="CASCADE"), nullable=False, index=True
     )
     api_step_id: Mapped[str] = mapped_column(String(128), nullable=False, unique=True)
     type: Mapped[str] = mapped_column(String(32), nullable=False)
@@ -140,6 +154,23 @@ class RunStep(Base):
     total_tokens: Mapped[int | None] = mapped_column(BigInteger())
 
 
+class ResponseOutputItem(Base):
+    """The Responses backend's own record: one item of a response's ``output``, as the API sent it."""
+
+    __tablename__ = "response_output_items"
+    __table_args__ = (UniqueConstraint("object_pk", "position"),)
+
+    id: Mapped[int] = mapped_column(big_pk_type(), primary_key=True, autoincrement=True)
+    object_pk: Mapped[int] = mapped_column(
+        BigInteger(), ForeignKey("api_objects.id", ondelete="CASCADE"), nullable=False
+    )
+    position: Mapped[int] = mapped_column(Integer(), nullable=False)
+    api_item_id: Mapped[str | None] = mapped_column(String(128))
+    type: Mapped[str] = mapped_column(String(64), nullable=False)
+    status: Mapped[str | None] = mapped_column(String(32))
+    item: Mapped[dict[str, Any]] = mapped_column(json_type(), nullable=False)
+
+
 class ToolInvocation(Base):
     """One tool call answered by a handler: arguments, output or error, outcome and duration."""
 
@@ -149,8 +180,8 @@ class ToolInvocation(Base):
     job_id: Mapped[int] = mapped_column(
         BigInteger(), ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False, index=True
     )
-    run_pk: Mapped[int] = mapped_column(
-        BigInteger(), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False, index=True
+    object_pk: Mapped[int] = mapped_column(
+        BigInteger(), ForeignKey("api_objects.id", ondelete="CASCADE"), nullable=False, index=True
     )
     tool_call_id: Mapped[str] = mapped_column(String(128), nullable=False)
     name: Mapped[str] = mapped_column(String(128), nullable=False)
@@ -163,7 +194,7 @@ class ToolInvocation(Base):
 
 
 class Message(Base):
-    """A message a run produced (the job's output)."""
+    """An assistant message an API object produced (the job's output)."""
 
     __tablename__ = "messages"
 
@@ -171,7 +202,9 @@ class Message(Base):
     job_id: Mapped[int] = mapped_column(
         BigInteger(), ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False, index=True
     )
-    run_pk: Mapped[int | None] = mapped_column(BigInteger(), ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    object_pk: Mapped[int | None] = mapped_column(
+        BigInteger(), ForeignKey("api_objects.id", ondelete="CASCADE"), index=True
+    )
     api_message_id: Mapped[str] = mapped_column(String(128), nullable=False, unique=True)
     role: Mapped[str] = mapped_column(String(16), nullable=False)
     content_text: Mapped[str] = mapped_column(Text(), nullable=False)
@@ -179,14 +212,24 @@ class Message(Base):
     created_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
-class ThreadLock(Base):
-    """Which job holds an existing thread; the primary key allows one active run per thread."""
+class ContainerLock(Base):
+    """Which job holds an existing thread or conversation: one active API object per container."""
 
-    __tablename__ = "thread_locks"
+    __tablename__ = "container_locks"
 
-    thread_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    container_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     job_id: Mapped[int] = mapped_column(BigInteger(), ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False)
     acquired_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utc_now)
 
 
-__all__ = ["Base", "Batch", "Job", "Message", "Run", "RunStep", "ThreadLock", "ToolInvocation"]
+__all__ = [
+    "ApiObject",
+    "AssistantRunStep",
+    "Base",
+    "Batch",
+    "ContainerLock",
+    "Job",
+    "Message",
+    "ResponseOutputItem",
+    "ToolInvocation",
+]

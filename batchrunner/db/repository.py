@@ -19,12 +19,32 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from batchrunner.backend.base import MessageRecord, RunSnapshot, StepRecord, UsageRecord
-from batchrunner.db.models import Batch, Job, Message, Run, RunStep, ThreadLock, ToolInvocation
+from batchrunner.backend.base import (
+    DetailRecord,
+    MessageRecord,
+    ObjectSnapshot,
+    OutputItemRecord,
+    StepRecord,
+    UsageRecord,
+    is_retryable_failure,
+)
+from batchrunner.db.models import (
+    ApiObject,
+    AssistantRunStep,
+    Batch,
+    ContainerLock,
+    Job,
+    Message,
+    ResponseOutputItem,
+    ToolInvocation,
+)
 from batchrunner.jobs import JobSpec
+from batchrunner.states import TERMINAL_JOB_STATES, JobState, Phase
 from batchrunner.tools.runner import ToolResult
 
-TERMINAL_STATES = ("succeeded", "failed", "cancelled", "expired", "incomplete")
+TERMINAL_STATES = tuple(sorted(TERMINAL_JOB_STATES))
+# Written on a job when a cancel was sent for its API object: a late completion is recorded, not believed.
+CANCEL_REQUESTED = "cancel_requested"
 # A due wake-up may be delivered a little early by the broker's clock; accept it.
 _WAKE_TOLERANCE = timedelta(milliseconds=500)
 
@@ -44,13 +64,16 @@ _JOB_VIEW_COLUMNS = (
     Job.batch_id,
     Job.custom_id,
     Job.spec,
+    Job.backend,
     Job.state,
     Job.attempt,
-    Job.thread_id,
-    Job.run_id,
-    Job.target_thread_id,
+    Job.tool_rounds,
+    Job.container_id,
+    Job.object_id,
+    Job.target_container_id,
     Job.step_retries,
     Job.estimated_tokens,
+    Job.error_code,
 )
 
 
@@ -63,13 +86,20 @@ class JobView:
     batch_status: str
     custom_id: str
     spec: JobSpec
+    backend: str
     state: str
     attempt: int
-    thread_id: str | None
-    run_id: str | None
-    target_thread_id: str | None
+    tool_rounds: int
+    container_id: str | None
+    object_id: str | None
+    target_container_id: str | None
     step_retries: int
     estimated_tokens: int
+    error_code: str | None
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self.error_code == CANCEL_REQUESTED
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -133,8 +163,9 @@ class Repository:
                         "custom_id": spec.custom_id,
                         "line_no": spec.line_no,
                         "spec": spec.to_json(),
+                        "backend": str(spec.backend),
                         "assistant_id": spec.assistant_id,
-                        "target_thread_id": spec.thread_id,
+                        "target_container_id": spec.thread_id,
                         "state": "pending",
                         "attempt": 0,
                         "version": 0,
@@ -214,7 +245,8 @@ class Repository:
                 .where(Job.batch_id == batch_id, Job.state.in_(states))
                 .values(
                     state="pending",
-                    run_id=None,
+                    object_id=None,
+                    tool_rounds=0,
                     step_retries=0,
                     error_code=None,
                     error_message=None,
@@ -282,18 +314,23 @@ class Repository:
             job, version=version, step_retries=step_retries if step_retries is not None else job.step_retries
         )
 
-    def wake_for_run(self, job_id: int, run_id: str) -> bool:
-        """Make job ``job_id`` due now if it is still waiting on run ``run_id``; True when it was.
+    def wake_for_object(self, job_id: int, object_id: str) -> bool:
+        """Make job ``job_id`` due now if it is still waiting on API object ``object_id``; True when it was.
 
         Rarely a worker holds the job's lease at that moment (a fallback poll): the wake-up then lets a
         second worker claim the job, the first one's step loses its lease and is dropped, and the second
-        looks at the run again. One extra request, never a lost or doubled record.
+        looks at the object again. One extra request, never a lost or doubled record.
         """
         now = self._now()
         with self._sessions.begin() as session:
             result = session.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.run_id == run_id, Job.state == "running", Job.next_wake_at > now)
+                .where(
+                    Job.id == job_id,
+                    Job.object_id == object_id,
+                    Job.state == JobState.RUNNING,
+                    Job.next_wake_at > now,
+                )
                 .values(next_wake_at=now, updated_at=now)
                 .execution_options(synchronize_session=False)
             )
@@ -303,80 +340,129 @@ class Repository:
         """Leave the job where it is with no wake-up (its batch is stopped); ``resume_batch`` wakes it."""
         return self.release(job, next_wake_at=None)
 
-    def begin_run_creation(self, job: JobView, *, estimated_tokens: int, thread_id: str | None = None) -> JobView:
-        """Mark the job ``creating_run`` for its next attempt, committing ``thread_id`` with it if given."""
+    def begin_attempt(self, job: JobView, *, estimated_tokens: int, container_id: str | None = None) -> JobView:
+        """Mark the job ``creating_run`` for its next attempt, committing ``container_id`` with it if given."""
         attempt = job.attempt + 1
-        thread = thread_id or job.thread_id
+        container = container_id or job.container_id
+        values: dict[str, Any] = {
+            "state": JobState.CREATING,
+            "attempt": attempt,
+            "tool_rounds": 0,
+            "object_id": None,
+            "estimated_tokens": estimated_tokens,
+            "container_id": container,
+        }
         with self._sessions.begin() as session:
-            version = self._cas(
-                session,
-                job,
-                state="creating_run",
-                attempt=attempt,
-                run_id=None,
-                estimated_tokens=estimated_tokens,
-                thread_id=thread,
-            )
-        return replace(
-            job,
-            version=version,
-            state="creating_run",
-            attempt=attempt,
-            run_id=None,
-            estimated_tokens=estimated_tokens,
-            thread_id=thread,
-        )
+            version = self._cas(session, job, **values)
+        return replace(job, version=version, **values)
 
-    def record_run_created(
-        self, job: JobView, snapshot: RunSnapshot, *, reschedule_at: datetime | None = None
+    def mark_cancel_requested(self, job: JobView) -> JobView:
+        with self._sessions.begin() as session:
+            version = self._cas(session, job, error_code=CANCEL_REQUESTED)
+        return replace(job, version=version, error_code=CANCEL_REQUESTED)
+
+    def record_started(
+        self, job: JobView, snapshot: ObjectSnapshot, *, reschedule_at: datetime | None = None
     ) -> JobView:
-        """Commit the new run; ``reschedule_at`` also sets the job's next wake-up in the same transaction."""
+        """Commit the attempt's first API object; ``reschedule_at`` also sets the next wake-up."""
+        return self._record_new_object(job, snapshot, round_=0, reschedule_at=reschedule_at)
+
+    def record_continued(
+        self, job: JobView, snapshot: ObjectSnapshot, *, reschedule_at: datetime | None = None
+    ) -> JobView:
+        """A tool round was answered: commit the object that now carries the attempt (new or the same)."""
+        rounds = job.tool_rounds + 1
+        if snapshot.object_id != job.object_id:
+            job = replace(job, tool_rounds=rounds)
+            return self._record_new_object(job, snapshot, round_=rounds, reschedule_at=reschedule_at)
+        return self.record_observed(job, snapshot, state=JobState.RUNNING, reschedule_at=reschedule_at, rounds=rounds)
+
+    def _record_new_object(
+        self, job: JobView, snapshot: ObjectSnapshot, *, round_: int, reschedule_at: datetime | None
+    ) -> JobView:
         now = self._now()
         wake = {"next_wake_at": reschedule_at} if reschedule_at is not None else {}
+        values: dict[str, Any] = {
+            "state": JobState.RUNNING,
+            "object_id": snapshot.object_id,
+            "step_retries": 0,
+            "tool_rounds": job.tool_rounds,
+        }
+        if snapshot.container_id:
+            values["container_id"] = snapshot.container_id
         with self._sessions.begin() as session:
-            version = self._cas(session, job, state="running", run_id=snapshot.run_id, step_retries=0, **wake)
+            version = self._cas(session, job, **values, **wake)
             stmt = (
-                self._insert(session, Run)
+                self._insert(session, ApiObject)
                 .values(
                     job_id=job.id,
                     attempt=job.attempt,
+                    round=round_,
+                    backend=snapshot.backend,
+                    kind=snapshot.kind,
                     recorded_at=now,
-                    **self._run_columns(snapshot),
+                    **self._object_columns(snapshot),
                 )
-                .on_conflict_do_nothing(index_elements=["api_run_id"])
+                .on_conflict_do_nothing(index_elements=["api_id"])
             )
             session.execute(stmt)
-        return replace(job, version=version, state="running", run_id=snapshot.run_id, step_retries=0)
+            if snapshot.details:
+                self._store_details(session, self._object_pk(session, snapshot.object_id), snapshot.details)
+        return replace(job, version=version, **values)
 
-    def record_poll(
-        self, job: JobView, snapshot: RunSnapshot, *, state: str | None = None, reschedule_at: datetime | None = None
+    def record_observed(
+        self,
+        job: JobView,
+        snapshot: ObjectSnapshot,
+        *,
+        state: str | None = None,
+        reschedule_at: datetime | None = None,
+        rounds: int | None = None,
     ) -> JobView:
-        """Commit what a poll saw; ``reschedule_at`` also sets the job's next wake-up in the same transaction."""
+        """Commit what a look at the object saw; ``reschedule_at`` also sets the next wake-up."""
         new_state = state or job.state
-        wake = {"next_wake_at": reschedule_at} if reschedule_at is not None else {}
+        values: dict[str, Any] = {"state": new_state, "step_retries": 0}
+        if reschedule_at is not None:
+            values["next_wake_at"] = reschedule_at
+        if rounds is not None:
+            values["tool_rounds"] = rounds
         with self._sessions.begin() as session:
-            version = self._cas(session, job, state=new_state, step_retries=0, **wake)
-            session.execute(
-                update(Run)
-                .where(Run.api_run_id == snapshot.run_id)
-                .values(status=snapshot.status, started_at=snapshot.started_at)
-                .execution_options(synchronize_session=False)
-            )
-        return replace(job, version=version, state=new_state, step_retries=0)
+            version = self._cas(session, job, **values)
+            self._update_object(session, snapshot)
+        values.pop("next_wake_at", None)
+        return replace(job, version=version, **values)
 
-    def run_pk(self, api_run_id: str) -> int | None:
+    def _update_object(self, session: Session, snapshot: ObjectSnapshot) -> None:
+        columns = self._object_columns(snapshot)
+        if snapshot.phase is not Phase.DONE and snapshot.usage is None:
+            # A look mid-run says little; keep what an earlier answer (a stream's first event) stored.
+            columns = {key: columns[key] for key in ("status", "started_at") if columns[key] is not None}
+        session.execute(
+            update(ApiObject)
+            .where(ApiObject.api_id == snapshot.object_id)
+            .values(**columns)
+            .execution_options(synchronize_session=False)
+        )
+        if snapshot.details:
+            self._store_details(session, self._object_pk(session, snapshot.object_id), snapshot.details)
+
+    @staticmethod
+    def _object_pk(session: Session, api_id: str | None) -> int | None:
+        return session.scalar(select(ApiObject.id).where(ApiObject.api_id == api_id))
+
+    def object_pk(self, api_id: str) -> int | None:
         with self._sessions() as session:
-            return session.scalar(select(Run.id).where(Run.api_run_id == api_run_id))
+            return self._object_pk(session, api_id)
 
     def record_tool_results(self, job: JobView, results: list[ToolResult]) -> JobView:
         with self._sessions.begin() as session:
             version = self._cas(session, job)
-            run_pk = session.scalar(select(Run.id).where(Run.api_run_id == job.run_id))
+            object_pk = self._object_pk(session, job.object_id)
             for result in results:
                 session.add(
                     ToolInvocation(
                         job_id=job.id,
-                        run_pk=run_pk,
+                        object_pk=object_pk,
                         tool_call_id=result.tool_call_id,
                         name=result.name,
                         arguments=result.arguments,
@@ -389,124 +475,160 @@ class Repository:
                 )
         return replace(job, version=version)
 
-    def record_terminal(self, job: JobView, snapshot: RunSnapshot) -> JobView:
-        """The run ended at the API: keep what it said and collect its outputs next (state ``collecting``)."""
+    def record_terminal(self, job: JobView, snapshot: ObjectSnapshot) -> JobView:
+        """The object ended at the API: keep what it said and collect its outputs next (state ``collecting``)."""
         with self._sessions.begin() as session:
-            version = self._cas(session, job, state="collecting", step_retries=0)
-            session.execute(update(Run).where(Run.api_run_id == snapshot.run_id).values(**self._run_columns(snapshot)))
-        return replace(job, version=version, state="collecting", step_retries=0)
+            version = self._cas(session, job, state=JobState.COLLECTING, step_retries=0)
+            self._update_object(session, snapshot)
+        return replace(job, version=version, state=JobState.COLLECTING, step_retries=0)
 
-    def load_snapshot(self, api_run_id: str) -> RunSnapshot | None:
+    def load_snapshot(self, api_id: str) -> ObjectSnapshot | None:
+        """A finished object as recorded (its details and messages are in their own tables)."""
         with self._sessions() as session:
-            run = session.scalar(select(Run).where(Run.api_run_id == api_run_id))
-        if run is None:
+            row = session.scalar(select(ApiObject).where(ApiObject.api_id == api_id))
+        if row is None or row.outcome is None:
             return None
         usage = None
-        if run.total_tokens is not None:
-            usage = UsageRecord(run.prompt_tokens or 0, run.completion_tokens or 0, run.total_tokens)
-        return RunSnapshot(
-            run_id=run.api_run_id,
-            thread_id=run.thread_id or "",
-            assistant_id=run.assistant_id or "",
-            status=run.status,
-            model=run.model,
-            created_at=run.created_at,
-            started_at=run.started_at,
-            completed_at=run.completed_at,
-            failed_at=run.failed_at,
-            cancelled_at=run.cancelled_at,
-            expires_at=run.expires_at,
-            last_error_code=run.last_error_code,
-            last_error_message=run.last_error_message,
-            incomplete_reason=run.incomplete_reason,
+        if row.total_tokens is not None:
+            usage = UsageRecord(
+                row.prompt_tokens or 0,
+                row.completion_tokens or 0,
+                row.total_tokens,
+                row.cached_tokens,
+                row.reasoning_tokens,
+            )
+        outcome = JobState(row.outcome)
+        return ObjectSnapshot(
+            backend=row.backend,
+            kind=row.kind,
+            object_id=row.api_id,
+            container_id=row.container_id,
+            status=row.status,
+            phase=Phase.DONE,
+            outcome=outcome,
+            assistant_id=row.assistant_id,
+            model=row.model,
+            created_at=row.created_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            error_code=row.error_code,
+            error_message=row.error_message,
+            incomplete_reason=row.incomplete_reason,
             usage=usage,
+            retryable=is_retryable_failure(outcome, row.error_code),
         )
 
-    def has_steps(self, api_run_id: str) -> bool:
+    def has_details(self, api_id: str) -> bool:
         with self._sessions() as session:
+            object_pk = self._object_pk(session, api_id)
             found = session.scalar(
-                select(RunStep.id).join(Run, Run.id == RunStep.run_pk).where(Run.api_run_id == api_run_id).limit(1)
-            )
+                select(AssistantRunStep.id).where(AssistantRunStep.object_pk == object_pk).limit(1)
+            ) or session.scalar(select(ResponseOutputItem.id).where(ResponseOutputItem.object_pk == object_pk).limit(1))
         return found is not None
 
-    def record_steps(self, job: JobView, api_run_id: str, steps: list[StepRecord]) -> JobView:
+    def record_details(self, job: JobView, api_id: str, details: list[DetailRecord]) -> JobView:
         with self._sessions.begin() as session:
             version = self._cas(session, job, step_retries=0)
-            run_pk = session.scalar(select(Run.id).where(Run.api_run_id == api_run_id))
-            self._store_steps(session, run_pk, steps)
+            self._store_details(session, self._object_pk(session, api_id), details)
         return replace(job, version=version, step_retries=0)
 
     def record_finished(
-        self, job: JobView, snapshot: RunSnapshot, messages: list[MessageRecord], *, state: str, retry: bool
+        self, job: JobView, snapshot: ObjectSnapshot, messages: list[MessageRecord], *, state: str, retry: bool
     ) -> JobView:
-        """Store a finished run's output messages and move the job on, in one transaction."""
+        """Store a finished object (and its output messages) and move the job on, in one transaction.
+
+        The job's usage is summed again over every API object it made, each of which was paid for.
+        """
         now = self._now()
         with self._sessions.begin() as session:
-            session.execute(update(Run).where(Run.api_run_id == snapshot.run_id).values(finished_recorded_at=now))
-            run_pk = session.scalar(select(Run.id).where(Run.api_run_id == snapshot.run_id))
-            self._store_messages(session, job.id, run_pk, messages)
-            usage = snapshot.usage
-            job_values: dict[str, Any] = {
-                "state": state,
-                "step_retries": 0,
-                "prompt_tokens": Job.prompt_tokens + (usage.prompt_tokens if usage else 0),
-                "completion_tokens": Job.completion_tokens + (usage.completion_tokens if usage else 0),
-                "total_tokens": Job.total_tokens + (usage.total_tokens if usage else 0),
-            }
+            self._update_object(session, snapshot)
+            session.execute(
+                update(ApiObject).where(ApiObject.api_id == snapshot.object_id).values(finished_recorded_at=now)
+            )
+            object_pk = self._object_pk(session, snapshot.object_id)
+            self._store_messages(session, job.id, object_pk, messages)
+            job_values: dict[str, Any] = {"state": state, "step_retries": 0, **self._usage_sums(job.id)}
             if retry:
                 job_values.update(
                     next_wake_at=now,
-                    run_id=None,
-                    error_code=snapshot.last_error_code,
-                    error_message=snapshot.last_error_message,
+                    object_id=None,
+                    error_code=snapshot.error_code,
+                    error_message=snapshot.error_message,
                 )
             else:
                 job_values.update(
                     next_wake_at=None,
                     finished_at=now,
                     output_text=output_text(messages) or None,
-                    error_code=snapshot.last_error_code
-                    or (snapshot.incomplete_reason if state == "incomplete" else None),
-                    error_message=snapshot.last_error_message,
+                    error_code=snapshot.error_code or (snapshot.incomplete_reason if state == "incomplete" else None),
+                    error_message=snapshot.error_message,
                 )
+                if state == JobState.CANCELLED and job.cancel_requested and snapshot.outcome is not JobState.CANCELLED:
+                    job_values.update(
+                        error_code="cancelled",
+                        error_message=f"batch cancelled; the API object ended {snapshot.status} after the cancel",
+                    )
             version = self._cas(session, job, **job_values)
-            if not retry and job.target_thread_id:
-                self._unlock_thread(session, job.target_thread_id, job.id)
+            if not retry and job.target_container_id:
+                self._unlock_container(session, job.target_container_id, job.id)
         return replace(job, version=version, state=state)
 
-    def finish_without_run(self, job: JobView, *, state: str, code: str, message: str) -> None:
+    @staticmethod
+    def _usage_sums(job_id: int) -> dict[str, Any]:
+        def total(column: Any) -> Any:
+            return select(func.coalesce(func.sum(column), 0)).where(ApiObject.job_id == job_id).scalar_subquery()
+
+        return {
+            "prompt_tokens": total(ApiObject.prompt_tokens),
+            "completion_tokens": total(ApiObject.completion_tokens),
+            "total_tokens": total(ApiObject.total_tokens),
+        }
+
+    def finish_without_object(self, job: JobView, *, state: str, code: str, message: str) -> None:
         now = self._now()
         with self._sessions.begin() as session:
             self._cas(
-                session, job, state=state, error_code=code, error_message=message, next_wake_at=None, finished_at=now
+                session,
+                job,
+                state=state,
+                error_code=code,
+                error_message=message,
+                next_wake_at=None,
+                finished_at=now,
+                **self._usage_sums(job.id),
             )
-            if job.target_thread_id:
-                self._unlock_thread(session, job.target_thread_id, job.id)
+            if job.target_container_id:
+                self._unlock_container(session, job.target_container_id, job.id)
 
-    def _store_steps(self, session: Session, run_pk: int | None, steps: list[StepRecord]) -> None:
-        for step in steps:
-            values: dict[str, Any] = {
-                "run_pk": run_pk,
-                "api_step_id": step.step_id,
-                "type": step.type,
-                "status": step.status,
-                "step_details": step.details,
-                "created_at": step.created_at,
-                "completed_at": step.completed_at,
-                "last_error_code": step.last_error_code,
-                "prompt_tokens": step.usage.prompt_tokens if step.usage else None,
-                "completion_tokens": step.usage.completion_tokens if step.usage else None,
-                "total_tokens": step.usage.total_tokens if step.usage else None,
-            }
-            session.execute(
-                self._insert(session, RunStep).values(**values).on_conflict_do_nothing(index_elements=["api_step_id"])
-            )
+    def _store_details(self, session: Session, object_pk: int | None, details: Iterable[DetailRecord]) -> None:
+        for detail in details:
+            if isinstance(detail, StepRecord):
+                session.execute(
+                    self._insert(session, AssistantRunStep)
+                    .values(object_pk=object_pk, **_step_values(detail))
+                    .on_conflict_do_nothing(index_elements=["api_step_id"])
+                )
+            elif isinstance(detail, OutputItemRecord):
+                session.execute(
+                    self._insert(session, ResponseOutputItem)
+                    .values(
+                        object_pk=object_pk,
+                        position=detail.position,
+                        api_item_id=detail.item_id,
+                        type=detail.type,
+                        status=detail.status,
+                        item=detail.item,
+                    )
+                    .on_conflict_do_nothing(index_elements=["object_pk", "position"])
+                )
 
-    def _store_messages(self, session: Session, job_id: int, run_pk: int | None, messages: list[MessageRecord]) -> None:
+    def _store_messages(
+        self, session: Session, job_id: int, object_pk: int | None, messages: list[MessageRecord]
+    ) -> None:
         for message in messages:
             values = {
                 "job_id": job_id,
-                "run_pk": run_pk,
+                "object_pk": object_pk,
                 "api_message_id": message.message_id,
                 "role": message.role,
                 "content_text": message.text,
@@ -520,54 +642,56 @@ class Repository:
             )
 
     @staticmethod
-    def _run_columns(snapshot: RunSnapshot) -> dict[str, Any]:
+    def _object_columns(snapshot: ObjectSnapshot) -> dict[str, Any]:
         usage = snapshot.usage
         return {
-            "api_run_id": snapshot.run_id,
-            "thread_id": snapshot.thread_id,
+            "api_id": snapshot.object_id,
+            "container_id": snapshot.container_id,
             "assistant_id": snapshot.assistant_id,
             "model": snapshot.model,
-            "status": snapshot.status,
+            "status": snapshot.status[:32],
+            "outcome": str(snapshot.outcome) if snapshot.outcome is not None else None,
             "created_at": snapshot.created_at,
             "started_at": snapshot.started_at,
-            "completed_at": snapshot.completed_at,
-            "failed_at": snapshot.failed_at,
-            "cancelled_at": snapshot.cancelled_at,
-            "expires_at": snapshot.expires_at,
-            "last_error_code": snapshot.last_error_code,
-            "last_error_message": snapshot.last_error_message,
+            "finished_at": snapshot.finished_at,
+            "error_code": snapshot.error_code,
+            "error_message": snapshot.error_message,
             "incomplete_reason": snapshot.incomplete_reason,
             "prompt_tokens": usage.prompt_tokens if usage else None,
             "completion_tokens": usage.completion_tokens if usage else None,
             "total_tokens": usage.total_tokens if usage else None,
+            "cached_tokens": usage.cached_tokens if usage else None,
+            "reasoning_tokens": usage.reasoning_tokens if usage else None,
         }
 
-    # -- thread locks (one active run per thread) -------------------------------------------------
+    # -- container locks (one active API object per thread or conversation) ----------------------
 
-    def try_lock_thread(self, thread_id: str, job_id: int) -> bool:
+    def try_lock_container(self, container_id: str, job_id: int) -> bool:
         with self._sessions.begin() as session:
             session.execute(
-                self._insert(session, ThreadLock)
-                .values(thread_id=thread_id, job_id=job_id, acquired_at=self._now())
-                .on_conflict_do_nothing(index_elements=["thread_id"])
+                self._insert(session, ContainerLock)
+                .values(container_id=container_id, job_id=job_id, acquired_at=self._now())
+                .on_conflict_do_nothing(index_elements=["container_id"])
             )
-            holder = session.scalar(select(ThreadLock.job_id).where(ThreadLock.thread_id == thread_id))
+            holder = session.scalar(select(ContainerLock.job_id).where(ContainerLock.container_id == container_id))
             if holder == job_id:
                 return True
             # A lock whose holder already finished is stale (it crashed before unlocking): take it over.
             holder_state = session.scalar(select(Job.state).where(Job.id == holder))
             if holder_state is None or holder_state in TERMINAL_STATES:
                 session.execute(
-                    update(ThreadLock)
-                    .where(ThreadLock.thread_id == thread_id, ThreadLock.job_id == holder)
+                    update(ContainerLock)
+                    .where(ContainerLock.container_id == container_id, ContainerLock.job_id == holder)
                     .values(job_id=job_id, acquired_at=self._now())
                 )
                 return True
             return False
 
     @staticmethod
-    def _unlock_thread(session: Session, thread_id: str, job_id: int) -> None:
-        session.execute(delete(ThreadLock).where(ThreadLock.thread_id == thread_id, ThreadLock.job_id == job_id))
+    def _unlock_container(session: Session, container_id: str, job_id: int) -> None:
+        session.execute(
+            delete(ContainerLock).where(ContainerLock.container_id == container_id, ContainerLock.job_id == job_id)
+        )
 
     # -- sweeper ----------------------------------------------------------------------------------
 
@@ -621,12 +745,16 @@ class Repository:
             last_id = rows[-1].id
 
     def recent_run_durations(self, limit: int = 1000) -> list[tuple[str, str | None, float]]:
-        """(assistant, model, seconds) of the latest completed runs, oldest first."""
+        """(assistant, model, seconds) of the latest API objects that ended well, oldest first."""
         with self._sessions() as session:
             rows = session.execute(
-                select(Run.assistant_id, Run.model, Run.created_at, Run.completed_at)
-                .where(Run.status == "completed", Run.created_at.is_not(None), Run.completed_at.is_not(None))
-                .order_by(Run.id.desc())
+                select(ApiObject.assistant_id, ApiObject.model, ApiObject.created_at, ApiObject.finished_at)
+                .where(
+                    ApiObject.outcome == JobState.SUCCEEDED,
+                    ApiObject.created_at.is_not(None),
+                    ApiObject.finished_at.is_not(None),
+                )
+                .order_by(ApiObject.id.desc())
                 .limit(limit)
             ).all()
         return [
@@ -635,12 +763,22 @@ class Repository:
             if created is not None and completed is not None
         ]
 
-    def latest_runs(self, job_ids: list[int]) -> dict[int, Run]:
+    def latest_objects(self, job_ids: list[int]) -> dict[int, tuple[ApiObject, int]]:
+        """Per job: its newest API object and how many it made in all."""
         if not job_ids:
             return {}
         with self._sessions() as session:
-            rows = session.scalars(select(Run).where(Run.job_id.in_(job_ids)).order_by(Run.job_id, Run.attempt)).all()
-        return {run.job_id: run for run in rows}
+            rows = session.scalars(
+                select(ApiObject)
+                .where(ApiObject.job_id.in_(job_ids))
+                .order_by(ApiObject.job_id, ApiObject.attempt, ApiObject.round)
+            ).all()
+        counts: dict[int, int] = {}
+        latest: dict[int, ApiObject] = {}
+        for row in rows:
+            counts[row.job_id] = counts.get(row.job_id, 0) + 1
+            latest[row.job_id] = row
+        return {job_id: (row, counts[job_id]) for job_id, row in latest.items()}
 
     def unfinished_job_ids(self, batch_id: int | None = None) -> list[int]:
         with self._sessions() as session:
@@ -655,4 +793,25 @@ class Repository:
         return pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
 
 
-__all__ = ["TERMINAL_STATES", "JobView", "LeaseLost", "Repository"]
+def _step_values(step: StepRecord) -> dict[str, Any]:
+    return {
+        "api_step_id": step.step_id,
+        "type": step.type,
+        "status": step.status,
+        "step_details": step.details,
+        "created_at": step.created_at,
+        "completed_at": step.completed_at,
+        "last_error_code": step.last_error_code,
+        "prompt_tokens": step.usage.prompt_tokens if step.usage else None,
+        "completion_tokens": step.usage.completion_tokens if step.usage else None,
+        "total_tokens": step.usage.total_tokens if step.usage else None,
+    }
+
+
+__all__ = [
+    "CANCEL_REQUESTED",
+    "TERMINAL_STATES",
+    "JobView",
+    "LeaseLost",
+    "Repository",
+]

@@ -1,24 +1,24 @@
 """The token-usage views, for queries and for users' SQL.
 
 The views are created by the migrations (their SQL lives there, frozen with the revision that made
-them); this module only names them and their columns. Usage is summed over ``runs``: every attempt
-counts, since every attempt was paid for. Sums are never NULL (0 when nothing was recorded), and
-every view has ``batch_id`` as its first grouping column, so a report for one batch filters on it
-and a report over all batches sums the view's rows again::
+them); this module only names them and their columns. Usage is summed over ``api_objects``: every
+attempt and every response of a tool-round chain counts, since each was paid for. Sums are never
+NULL (0 when nothing was recorded), and every view has ``batch_id`` as its first grouping column, so a
+report for one batch filters on it and a report over all batches sums the view's rows again::
 
-    SELECT model, SUM(runs), SUM(total_tokens) FROM usage_by_model GROUP BY model
+    SELECT model, SUM(attempts), SUM(total_tokens) FROM usage_by_model GROUP BY model
 
 ``usage_by_batch``
-    batch_id, batch_name, runs (attempts made), jobs (jobs in the batch, whether run yet or not),
-    prompt_tokens, completion_tokens, total_tokens. Every batch has a row, with zeros before its
-    first run.
+    batch_id, batch_name, jobs (jobs in the batch, whether run yet or not), attempts (attempts
+    made), api_objects (runs or responses made), prompt_tokens, completion_tokens, total_tokens.
+    Every batch has a row, with zeros before its first attempt.
 ``usage_by_assistant``
-    batch_id, assistant_id (the run's, else the job's), runs, prompt/completion/total tokens.
+    batch_id, assistant_id (the object's, else the job's), attempts, api_objects, tokens.
 ``usage_by_model``
-    batch_id, model (NULL when the API reported none), runs, prompt/completion/total tokens.
+    batch_id, model (NULL when the API reported none), attempts, api_objects, tokens.
 ``usage_by_day``
-    batch_id, day (UTC date the run was created, else recorded: a ``DATE`` on Postgres, the text
-    ``YYYY-MM-DD`` on SQLite), model, runs, prompt/completion/total tokens.
+    batch_id, day (UTC date the object was created, else recorded: a ``DATE`` on Postgres, the text
+    ``YYYY-MM-DD`` on SQLite), model, attempts, api_objects, tokens.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ USAGE_VIEWS = (USAGE_BY_BATCH, USAGE_BY_ASSISTANT, USAGE_BY_MODEL, USAGE_BY_DAY)
 
 def _sums() -> list[ColumnClause[int]]:
     return [
-        column("runs", BigInteger()),
+        column("attempts", BigInteger()),
+        column("api_objects", BigInteger()),
         column("prompt_tokens", BigInteger()),
         column("completion_tokens", BigInteger()),
         column("total_tokens", BigInteger()),

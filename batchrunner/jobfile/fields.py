@@ -27,7 +27,7 @@ from pydantic_core import PydanticCustomError
 UNION_TAG_PREFIX = "~"
 RESERVED_METADATA_KEY = "batchrunner_job"
 MAX_METADATA_PAIRS = 16
-# batchrunner adds RESERVED_METADATA_KEY to the metadata of the threads and runs it creates.
+# batchrunner adds RESERVED_METADATA_KEY to the metadata of the threads, runs and responses it creates.
 MAX_USER_METADATA_PAIRS = MAX_METADATA_PAIRS - 1
 MAX_TOOLS = 20
 FUNCTION_NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
@@ -71,10 +71,21 @@ def tagged_union(tag_of: Callable[[Any], str | None], expected: str) -> Discrimi
     return Discriminator(tag_of, custom_error_type="union_member", custom_error_message=f"must be {expected}")
 
 
+def string_or_parts_tag(value: Any) -> str | None:
+    """The union tag of message content: ``"string"`` for text, ``"parts"`` for a list of parts."""
+    if isinstance(value, str):
+        return UNION_TAG_PREFIX + "string"
+    if isinstance(value, list):
+        return UNION_TAG_PREFIX + "parts"
+    return None
+
+
 def tag_by_type(*types: str) -> Callable[[Any], str | None]:
     def tag_of(value: Any) -> str | None:
-        if isinstance(value, dict) and value.get("type") in types:
-            return UNION_TAG_PREFIX + str(value["type"])
+        # A dict when validating; a model instance when a validated model is dumped.
+        kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+        if isinstance(kind, str) and kind in types:
+            return UNION_TAG_PREFIX + kind
         return None
 
     return tag_of
@@ -98,7 +109,7 @@ def _check_user_metadata(metadata: dict[str, str] | None) -> dict[str, str] | No
     if RESERVED_METADATA_KEY in metadata:
         raise PydanticCustomError(
             "reserved_key",
-            "reserved: batchrunner tags the threads and runs it creates with this key",
+            "reserved: batchrunner tags the API objects it creates (threads, runs, responses) with this key",
             {ERROR_AT: (RESERVED_METADATA_KEY,)},
         )
     if len(metadata) > MAX_USER_METADATA_PAIRS:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -24,18 +25,30 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MAX_SHOWN_INPUT = 60
 _DICT_KEY_LOC = "[key]"
 
-# Where an unknown key is most often a typo, suggest the closest allowed one.
-_MODELS_BY_PATH: dict[tuple[str | int, ...], type[BaseModel]] = {
-    (): JobLine,
-    ("params",): RunParams,
-    ("thread",): ThreadRequest,
-}
-_UNSUPPORTED_PARAMS = {
-    "stream": "not supported: batchrunner polls runs instead of streaming them",
-    "include": "not supported in job files",
-    "assistant_id": "belongs at the top level of the job, not in params",
-    "thread_id": "belongs at the top level of the job, not in params",
-}
+
+@dataclass(frozen=True)
+class FieldGuide:
+    """What to say about an unknown key, by the path of the object holding it.
+
+    ``models``: where an unknown key is most often a typo, the model whose fields to suggest.
+    ``hints``: keys that are known but not accepted there, and why.
+    """
+
+    models: Mapping[tuple[str | int, ...], type[BaseModel]]
+    hints: Mapping[tuple[str | int, ...], Mapping[str, str]] = field(default_factory=dict)
+
+
+JOB_LINE_GUIDE = FieldGuide(
+    models={(): JobLine, ("params",): RunParams, ("thread",): ThreadRequest},
+    hints={
+        ("params",): {
+            "stream": "not supported: batchrunner polls runs instead of streaming them",
+            "include": "not supported in job files",
+            "assistant_id": "belongs at the top level of the job, not in params",
+            "thread_id": "belongs at the top level of the job, not in params",
+        }
+    },
+)
 _PATTERN_MEANINGS = {
     FUNCTION_NAME_PATTERN: "must be 1 to 64 characters of a-z, A-Z, 0-9, _ and -",
     URL_PATTERN: "must be an absolute URL",
@@ -105,11 +118,7 @@ def _message(error: ErrorDetails) -> str:
         limit = next(ctx[key] for key in ("ge", "le", "gt", "lt") if key in ctx)
         return f"must be {bounds[kind]} {_number(limit)}{got}"
     if kind == "string_too_short":
-        return (
-            "must not be empty"
-            if ctx["min_length"] == 1
-            else f"must be at least {ctx['min_length']} characters"
-        )
+        return "must not be empty" if ctx["min_length"] == 1 else f"must be at least {ctx['min_length']} characters"
     if kind == "string_too_long":
         return f"must be at most {ctx['max_length']} characters (got {len(value)})"
     if kind in ("too_long", "too_short"):
@@ -126,11 +135,12 @@ def _message(error: ErrorDetails) -> str:
     return error["msg"]
 
 
-def _unknown_key_message(loc: tuple[str | int, ...]) -> str:
+def _unknown_key_message(loc: tuple[str | int, ...], guide: FieldGuide) -> str:
     *parent, key = loc
-    if tuple(parent) == ("params",) and key in _UNSUPPORTED_PARAMS:
-        return f"unknown field: {_UNSUPPORTED_PARAMS[str(key)]}"
-    model = _MODELS_BY_PATH.get(tuple(parent))
+    hint = guide.hints.get(tuple(parent), {}).get(str(key))
+    if hint is not None:
+        return f"unknown field: {hint}"
+    model = guide.models.get(tuple(parent))
     if model is None and len(parent) >= 2 and parent[-2] in ("messages", "additional_messages"):
         model = MessageRequest
     if model is not None:
@@ -141,15 +151,13 @@ def _unknown_key_message(loc: tuple[str | int, ...]) -> str:
     return "unknown field"
 
 
-def _to_line_error(error: ErrorDetails, line_no: int, prefix: tuple[str | int, ...]) -> LineError:
+def _to_line_error(error: ErrorDetails, line_no: int, prefix: tuple[str | int, ...], guide: FieldGuide) -> LineError:
     loc = prefix + tuple(error["loc"])
     ctx = error.get("ctx") or {}
     if ERROR_AT in ctx:
         loc += tuple(ctx[ERROR_AT])
     if error["type"] == "extra_forbidden":
-        return LineError(
-            line_no, field_path(loc), _unknown_key_message(tuple(p for p in loc if not _is_tag(p)))
-        )
+        return LineError(line_no, field_path(loc), _unknown_key_message(tuple(p for p in loc if not _is_tag(p)), guide))
     if loc and loc[-1] == _DICT_KEY_LOC:
         # A bad dict key: point at the dict and quote the key in the message instead.
         return LineError(line_no, field_path(loc[:-2]), f"key {shown(error['input'])} {_message(error)}")
@@ -160,6 +168,15 @@ def _is_tag(part: str | int) -> bool:
     return isinstance(part, str) and part.startswith(UNION_TAG_PREFIX)
 
 
-def line_errors(exc: ValidationError, line_no: int, prefix: tuple[str | int, ...] = ()) -> list[LineError]:
-    """Every error of ``exc`` as a ``LineError`` on ``line_no``; ``prefix`` is prepended to each path."""
-    return [_to_line_error(error, line_no, prefix) for error in exc.errors(include_url=False)]
+def line_errors(
+    exc: ValidationError,
+    line_no: int,
+    prefix: tuple[str | int, ...] = (),
+    *,
+    guide: FieldGuide = JOB_LINE_GUIDE,
+) -> list[LineError]:
+    """Every error of ``exc`` as a ``LineError`` on ``line_no``; ``prefix`` is prepended to each path.
+
+    ``guide`` says how to explain unknown keys (by default, those of the job line shape).
+    """
+    return [_to_line_error(error, line_no, prefix, guide) for error in exc.errors(include_url=False)]

@@ -3,6 +3,11 @@
 Lines are numbered from 1 as in the file; blank lines are skipped but keep their numbers. A job
 without ``custom_id`` gets ``line-<N>`` (its line number), so re-reading an unchanged file gives the
 same ids and enqueueing it again into the same batch is a no-op.
+
+A line runs on its ``backend`` (the reader's ``default_backend`` when it names none). On the responses
+backend its ``assistant_id`` must name one of ``assistants`` and it is mapped to a Responses request
+(``responses_body``) at once, so a job that cannot be sent is an error of its line. A line with
+``method``, ``url`` or ``body`` is a Batch API line (``responses_schema``) and always a responses job.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import gc
 import json
 import math
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,11 +24,20 @@ from typing import IO, Any
 
 from pydantic import ValidationError
 
+from batchrunner.jobfile.assistants import AssistantDefinition
 from batchrunner.jobfile.errors import JobFileError, LineError, LineErrors
 from batchrunner.jobfile.fields import KNOWN_TOOLS
 from batchrunner.jobfile.messages import line_errors, shown
+from batchrunner.jobfile.responses_body import RequestNotMappable, responses_request
+from batchrunner.jobfile.responses_schema import (
+    BATCH_LINE_GUIDE,
+    BATCH_LINE_KEYS,
+    BatchLine,
+    conversation_id,
+    stored_request,
+)
 from batchrunner.jobfile.schema import JobLine
-from batchrunner.jobfile.spec import JobSpec, default_custom_id
+from batchrunner.jobfile.spec import BackendName, JobSpec, default_custom_id
 
 DEFAULT_MAX_LINE_BYTES = 1_000_000
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -102,35 +116,122 @@ def _thread_choice_errors(data: dict[str, Any], line_no: int) -> list[LineError]
     return []
 
 
-def _parse(text: str, line_no: int, known_tools: Collection[str] | None) -> tuple[JobSpec, bool]:
+def _assistant_errors(
+    data: dict[str, Any], line_no: int, assistants: Mapping[str, AssistantDefinition] | None
+) -> tuple[AssistantDefinition | None, list[LineError]]:
+    """The assistant a responses job names, or why there is none."""
+    assistant_id = data.get("assistant_id")
+    if not isinstance(assistant_id, str) or not assistant_id:
+        return None, []  # reported by the schema
+    if assistants is None:
+        message = "no assistants file given: the responses backend takes the assistant's settings from one"
+        return None, [LineError(line_no, "assistant_id", message)]
+    assistant = assistants.get(assistant_id)
+    if assistant is None:
+        message = f"assistant {shown(assistant_id)} is not defined in the assistants file"
+        return None, [LineError(line_no, "assistant_id", message)]
+    return assistant, []
+
+
+def _unregistered_assistant_tools(
+    request: dict[str, Any], params: dict[str, Any], line_no: int, known_tools: Collection[str] | None
+) -> list[LineError]:
+    """The assistant's function tools (those the job did not replace) without a registered handler."""
+    if known_tools is None or params.get("tools") is not None:
+        return []  # the job's own tools were checked by the schema
+    return [
+        LineError(
+            line_no,
+            "assistant_id",
+            f"the assistant's function {shown(tool['name'])}: no tool handler registered for it",
+        )
+        for tool in request.get("tools") or ()
+        if tool["name"] not in known_tools
+    ]
+
+
+def _parse_batch_line(data: dict[str, Any], line_no: int, known_tools: Collection[str] | None) -> JobSpec:
+    try:
+        BatchLine.model_validate(data, context={KNOWN_TOOLS: known_tools})
+    except ValidationError as exc:
+        raise LineErrors(line_errors(exc, line_no, guide=BATCH_LINE_GUIDE)) from None
+    return JobSpec(
+        line_no=line_no,
+        custom_id=data["custom_id"],
+        assistant_id="",
+        thread=None,
+        thread_id=conversation_id(data["body"]),
+        params={},
+        backend=BackendName.RESPONSES,
+        request=stored_request(data["body"]),
+    )
+
+
+def _parse(
+    text: str,
+    line_no: int,
+    known_tools: Collection[str] | None,
+    default_backend: BackendName,
+    assistants: Mapping[str, AssistantDefinition] | None,
+) -> tuple[JobSpec, bool]:
     """The job on one line and whether it gave its own custom_id."""
     data = _decode_object(text, line_no)
+    if not BATCH_LINE_KEYS.isdisjoint(data):
+        return _parse_batch_line(data, line_no, known_tools), True
     errors: list[LineError] = []
     try:
         JobLine.model_validate(data, context={KNOWN_TOOLS: known_tools})
     except ValidationError as exc:
         errors.extend(line_errors(exc, line_no))
     errors.extend(_thread_choice_errors(data, line_no))
+    named = data.get("backend")
+    backend = BackendName(named) if named in tuple(BackendName) else default_backend
+    assistant = None
+    if backend is BackendName.RESPONSES:
+        assistant, missing = _assistant_errors(data, line_no, assistants)
+        errors.extend(missing)
     if errors:
         raise LineErrors(errors)
     explicit_id = "custom_id" in data
+    params = data.get("params", {})
+    request = None
+    if backend is BackendName.RESPONSES:
+        try:
+            request = responses_request(
+                params=params, thread=data.get("thread"), thread_id=data.get("thread_id"), assistant=assistant
+            )
+        except RequestNotMappable as exc:
+            raise LineErrors([LineError(line_no, r.field, r.message) for r in exc.refusals]) from None
+        if unregistered := _unregistered_assistant_tools(request, params, line_no, known_tools):
+            raise LineErrors(unregistered)
     spec = JobSpec(
         line_no=line_no,
         custom_id=data["custom_id"] if explicit_id else default_custom_id(line_no),
         assistant_id=data["assistant_id"],
         thread=data.get("thread"),
         thread_id=data.get("thread_id"),
-        params=data.get("params", {}),
+        params=params,
+        backend=backend,
+        request=request,
     )
     return spec, explicit_id
 
 
-def parse_job_line(text: str, line_no: int, *, known_tools: Collection[str] | None = None) -> JobSpec:
+def parse_job_line(
+    text: str,
+    line_no: int,
+    *,
+    known_tools: Collection[str] | None = None,
+    default_backend: BackendName = BackendName.ASSISTANTS,
+    assistants: Mapping[str, AssistantDefinition] | None = None,
+) -> JobSpec:
     """Validate one job line (JSON text); raises ``LineErrors`` listing every problem found.
 
     With ``known_tools``, a function tool (or forced ``tool_choice``) whose name is not in it is an error.
+    ``default_backend`` is the backend of a line that names none (assistants, for compatibility: the
+    command line passes the configured one); responses jobs take their assistant from ``assistants``.
     """
-    return _parse(text, line_no, known_tools)[0]
+    return _parse(text, line_no, known_tools, BackendName(default_backend), assistants)[0]
 
 
 def _numbered_lines(stream: IO[bytes], max_line_bytes: int) -> Iterator[tuple[int, bytes | None]]:
@@ -156,9 +257,7 @@ def _decode_line(content: bytes, line_no: int) -> str:
     try:
         return content.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise LineErrors(
-            [LineError(line_no, "", f"invalid UTF-8 at byte {exc.start + 1} of the line")]
-        ) from None
+        raise LineErrors([LineError(line_no, "", f"invalid UTF-8 at byte {exc.start + 1} of the line")]) from None
 
 
 @contextmanager
@@ -190,16 +289,20 @@ def read_job_file(
     known_tools: Collection[str] | None = None,
     skip_invalid: bool = False,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    default_backend: BackendName = BackendName.ASSISTANTS,
+    assistants: Mapping[str, AssistantDefinition] | None = None,
 ) -> JobFileReadResult:
     """Validate a whole job file before returning any of it.
 
     Raises ``JobFileError`` with every error if any line is invalid (unless ``skip_invalid``, which
     returns the valid jobs and the errors), if the file holds no jobs, or if it cannot be read.
+    ``default_backend`` and ``assistants`` are as for ``parse_job_line``.
     """
     if max_line_bytes < 1:
         raise ValueError(f"max_line_bytes must be positive, not {max_line_bytes}")
     display = str(path)
     tools = frozenset(known_tools) if known_tools is not None else None
+    backend = BackendName(default_backend)
     jobs: list[JobSpec] = []
     errors: list[LineError] = []
     first_line_of: dict[str, int] = {}
@@ -213,7 +316,7 @@ def read_job_file(
                 if not content.strip():
                     continue
                 try:
-                    spec, explicit_id = _parse(_decode_line(content, line_no), line_no, tools)
+                    spec, explicit_id = _parse(_decode_line(content, line_no), line_no, tools, backend, assistants)
                 except LineErrors as exc:
                     errors.extend(replace(error, path=display) for error in exc.errors)
                     continue

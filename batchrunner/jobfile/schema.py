@@ -148,9 +148,7 @@ ResponseFormat = Annotated[
     | Annotated[TextFormat, union_tag("text")]
     | Annotated[JsonObjectFormat, union_tag("json_object")]
     | Annotated[JsonSchemaFormat, union_tag("json_schema")],
-    tagged_union(
-        _response_format_tag, "'auto' or an object with type 'text', 'json_object' or 'json_schema'"
-    ),
+    tagged_union(_response_format_tag, "'auto' or an object with type 'text', 'json_object' or 'json_schema'"),
 ]
 
 
@@ -186,10 +184,18 @@ class RunParams(StrictModel):
 CustomId = Annotated[str, StringConstraints(min_length=1, max_length=512)]
 
 
+BackendChoice = Literal["assistants", "responses"]
+
+
 class JobLine(StrictModel):
-    """One line of a job file. Whether ``thread`` or ``thread_id`` is given is checked by the reader."""
+    """One line of a job file. Whether ``thread`` or ``thread_id`` is given is checked by the reader.
+
+    ``backend`` (the reader's default when absent) picks the API; on the responses backend the reader
+    also maps the line to a Responses request (``responses_body``).
+    """
 
     custom_id: Annotated[CustomId | None, NOT_NULL] = None
+    backend: Annotated[BackendChoice | None, NOT_NULL] = None
     assistant_id: NonEmptyStr
     thread: Annotated[ThreadRequest | None, NOT_NULL] = None
     thread_id: Annotated[NonEmptyStr | None, NOT_NULL] = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
@@ -10,13 +10,13 @@ from pydantic_core import PydanticCustomError
 from batchrunner.jobfile.fields import (
     ERROR_AT,
     NOT_NULL,
-    UNION_TAG_PREFIX,
     URL_PATTERN,
     Detail,
     Metadata,
     NonEmptyStr,
     StrictModel,
     TaggedMetadata,
+    string_or_parts_tag,
     tag_by_type,
     tagged_union,
     union_tag,
@@ -61,18 +61,9 @@ ContentPart = Annotated[
 ]
 
 
-def _content_tag(value: Any) -> str | None:
-    if isinstance(value, str):
-        return UNION_TAG_PREFIX + "string"
-    if isinstance(value, list):
-        return UNION_TAG_PREFIX + "parts"
-    return None
-
-
 MessageContent = Annotated[
-    Annotated[NonEmptyStr, union_tag("string")]
-    | Annotated[list[ContentPart], Field(min_length=1), union_tag("parts")],
-    tagged_union(_content_tag, "a string or an array of content parts"),
+    Annotated[NonEmptyStr, union_tag("string")] | Annotated[list[ContentPart], Field(min_length=1), union_tag("parts")],
+    tagged_union(string_or_parts_tag, "a string or an array of content parts"),
 ]
 
 

@@ -1,9 +1,12 @@
-"""The simulator as an ASGI (Starlette) app: /v1 is the Assistants API, /_sim has its stats.
+"""The simulator as an ASGI (Starlette) app: /v1 is the Assistants, Responses and Conversations APIs,
+/_sim has its stats.
 
 Every /v1 request goes through the same pipeline: match the route, draw its faults, check the
-`OpenAI-Beta` header, the quota and the requests-per-minute budget, then run the handler under
-the store lock. Sleeps for slow responses happen outside the lock. A streamed run (`"stream": true`)
-takes the same path; its 200 is then a `text/event-stream` of the run's events (see `streaming`).
+`OpenAI-Beta` header (Assistants routes only), the quota and the requests-per-minute budget, then run
+the handler under the store lock. Sleeps for slow responses happen outside the lock. A streamed run or
+response (`"stream": true`) takes the same path; its 200 is then a `text/event-stream` of its events
+(see `streaming` and `responses.streaming`). Responses and Conversations replies also carry
+`openai-processing-ms`, and never the Assistants-only `openai-poll-after-ms`.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import random
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,13 +31,16 @@ from batchrunner.simulator import lifecycle
 from batchrunner.simulator.config import SimConfig
 from batchrunner.simulator.errors import APIError, DroppedConnection, invalid_url, server_error
 from batchrunner.simulator.faults import NO_FAULT, FaultPlan, draw_faults
-from batchrunner.simulator.handlers import ROUTES, Call, Handler
+from batchrunner.simulator.handlers import ROUTES, Call, Reply
 from batchrunner.simulator.ratelimit import RateLimiter
+from batchrunner.simulator.responses import handlers as responses_handlers
+from batchrunner.simulator.responses import lifecycle as responses_lifecycle
+from batchrunner.simulator.responses.replies import ResponsesReply
 from batchrunner.simulator.router import Route as ApiRoute
 from batchrunner.simulator.router import Router
 from batchrunner.simulator.state import Store
 from batchrunner.simulator.stats import Stats
-from batchrunner.simulator.streaming import EventStreamResponse, RunStream
+from batchrunner.simulator.streaming import EventSource, EventStreamResponse
 
 logger = logging.getLogger(__name__)
 BETA_MESSAGE = (
@@ -41,6 +48,22 @@ BETA_MESSAGE = (
     "Please try again by setting the header 'OpenAI-Beta: assistants=v2'."
 )
 HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+# The range of `openai-processing-ms` of requests that do not wait for a model.
+PROCESSING_MS = (15, 250)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A route's handler and the API it belongs to ("assistants" or "responses")."""
+
+    handler: Callable[[Call], Reply | ResponsesReply]
+    api: str
+
+
+def _endpoints() -> list[tuple[str, str, Endpoint]]:
+    assistants = [(method, path, Endpoint(handler, "assistants")) for method, path, handler in ROUTES]
+    responses = [(method, path, Endpoint(handler, "responses")) for method, path, handler in responses_handlers.ROUTES]
+    return assistants + responses
 
 
 @dataclass
@@ -50,20 +73,20 @@ class Pending:
     method: str
     path: str
     number: int
-    route: ApiRoute[Handler] | None = None
+    route: ApiRoute[Endpoint] | None = None
     params: dict[str, str] = field(default_factory=dict)
     faults: FaultPlan = NO_FAULT
 
 
 @dataclass
 class Outcome:
-    """What to send back: a JSON response, a stream of run events, or nothing (a dropped connection)."""
+    """What to send back: a JSON response, a stream of events, or nothing (a dropped connection)."""
 
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
-    stream: RunStream | None = None
+    stream: EventSource | None = None
 
 
 class Simulator:
@@ -74,7 +97,7 @@ class Simulator:
         self.store = Store(config)
         self.limiter = RateLimiter(config.rpm, config.tpm, config.quota_tokens, config.clock)
         self.stats = Stats()
-        self.router: Router[Handler] = Router(ROUTES)
+        self.router: Router[Endpoint] = Router(_endpoints())
         self._requests_seen = 0
         # Set when the server shuts down: open run streams end (without `done`) so it need not wait for them.
         self.stopping = threading.Event()
@@ -90,9 +113,7 @@ class Simulator:
                 pending.faults = draw_faults(self.config, pending.number)
             return pending
 
-    def execute(
-        self, pending: Pending, query: Mapping[str, str], headers: Mapping[str, str], raw: bytes
-    ) -> Outcome:
+    def execute(self, pending: Pending, query: Mapping[str, str], headers: Mapping[str, str], raw: bytes) -> Outcome:
         """Serve the request, apply its 5xx or drop fault, count it, and add the common headers."""
         with self.store.lock:
             route, faults = pending.route, pending.faults
@@ -111,7 +132,13 @@ class Simulator:
             outcome.headers.update(self.limiter.headers())
             digest = hashlib.sha256(f"{self.config.seed}:{pending.number}".encode()).hexdigest()
             outcome.headers["x-request-id"] = f"req_{digest[:32]}"
+            if route is not None and route.handler.api == "responses":
+                outcome.headers.setdefault("openai-processing-ms", str(self._processing_ms(pending.number)))
             return outcome
+
+    def _processing_ms(self, number: int) -> int:
+        """A plausible server time for the `number`-th request, drawn from (seed, request number)."""
+        return random.Random(f"{self.config.seed}:processing:{number}").randint(*PROCESSING_MS)
 
     @staticmethod
     def _fault(faults: FaultPlan) -> Outcome:
@@ -121,18 +148,20 @@ class Simulator:
 
     def _serve(
         self,
-        route: ApiRoute[Handler],
+        route: ApiRoute[Endpoint],
         params: dict[str, str],
         query: Mapping[str, str],
         headers: Mapping[str, str],
         raw: bytes,
     ) -> Outcome:
         try:
-            if self.config.require_beta_header and "assistants=v2" not in headers.get("openai-beta", ""):
+            endpoint = route.handler
+            beta = headers.get("openai-beta", "")
+            if endpoint.api == "assistants" and self.config.require_beta_header and "assistants=v2" not in beta:
                 raise APIError(400, BETA_MESSAGE, code="invalid_beta")
             self.limiter.check_quota()
             self.limiter.admit_request()
-            reply = route.handler(Call(self.store, self.limiter, self.stats, params, query, _decode(raw)))
+            reply = endpoint.handler(Call(self.store, self.limiter, self.stats, params, query, _decode(raw)))
             return Outcome(200, reply.body, dict(reply.headers), stream=reply.stream)
         except APIError as error:
             if error.status == 429:
@@ -143,12 +172,17 @@ class Simulator:
             return _error(server_error(500))
 
     def stats_snapshot(self) -> dict[str, Any]:
-        """The /_sim/stats body, with every run advanced to now."""
+        """The /_sim/stats body, with every run and response advanced to now."""
         with self.store.lock:
             for run in self.store.runs.values():
                 lifecycle.advance(self.store, run)
             active = sum(1 for run in self.store.runs.values() if run.active)
-            return self.stats.snapshot(active)
+            active_responses = 0
+            for response_id in list(self.store.responses):
+                record = responses_lifecycle.find_response(self.store, response_id)
+                if record is not None and record.active:
+                    active_responses += 1
+            return self.stats.snapshot(active, active_responses)
 
     def reset_stats(self) -> None:
         with self.store.lock:

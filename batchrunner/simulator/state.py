@@ -1,5 +1,8 @@
 """The simulator's object store: ids, lookups, and creation of assistants, threads and messages.
 
+It also holds the Responses API's responses and conversations; the `responses` package creates
+and looks them up.
+
 One `Store` holds everything; callers hold `store.lock` for the whole of a request, because the
 ASGI server and the in-process transport may call in from several threads at once.
 """
@@ -17,6 +20,7 @@ from batchrunner.simulator.errors import not_found
 from batchrunner.simulator.records import Assistant, Message, Run, Step, Thread
 from batchrunner.simulator.request_bodies import AssistantSpec, ThreadSpec
 from batchrunner.simulator.request_parts import MessageSpec
+from batchrunner.simulator.responses.records import Conversation, ResponseRecord, StoredItem
 
 
 class Store:
@@ -30,6 +34,8 @@ class Store:
         self.messages: dict[str, Message] = {}
         self.runs: dict[str, Run] = {}
         self.steps: dict[str, Step] = {}
+        self.responses: dict[str, ResponseRecord] = {}
+        self.conversations: dict[str, Conversation] = {}
         self._counters: dict[str, int] = {}
         self._load_catalogue()
 
@@ -65,6 +71,12 @@ class Store:
             for item in entry["messages"]:
                 spec = MessageSpec(role=item["role"], content=_text_content(item["content"]))
                 self.add_message(thread, spec, created_at=CATALOGUE_CREATED_AT, message_id=item["id"])
+            # The same demo thread as a conversation, so one job file runs on either backend.
+            conversation = Conversation(
+                id=entry["id"], created_at=CATALOGUE_CREATED_AT, metadata=dict(entry["metadata"])
+            )
+            conversation.items.extend(_conversation_message(item) for item in entry["messages"])
+            self.conversations[conversation.id] = conversation
 
     def assistant(self, assistant_id: str) -> Assistant:
         """The assistant, or a 404."""
@@ -164,3 +176,9 @@ class Store:
 
 def _text_content(text: str) -> list[dict[str, Any]]:
     return [{"type": "text", "text": {"value": text, "annotations": []}}]
+
+
+def _conversation_message(item: dict[str, Any]) -> StoredItem:
+    text_part = {"type": "input_text", "text": item["content"]}
+    body = {"id": item["id"], "type": "message", "role": item["role"], "status": "completed", "content": [text_part]}
+    return StoredItem(item["id"], body)

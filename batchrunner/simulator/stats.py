@@ -1,4 +1,9 @@
-"""Counters behind `GET /_sim/stats`: requests by route and status, runs per job key, 429s."""
+"""Counters behind `GET /_sim/stats`: requests by route and status, runs and responses per job key, 429s.
+
+batchrunner tags everything one job attempt creates with the same `batchrunner_job` metadata value,
+so `runs_by_job_key` and `response_chains_by_job_key` above 1 for a key mean a duplicate: a second
+run, or a second chain of responses (a response created without `previous_response_id`).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,9 @@ class Stats:
         self.requests: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.runs_created = 0
         self.runs_by_job_key: Counter[str] = Counter()
+        self.responses_created = 0
+        self.responses_by_job_key: Counter[str] = Counter()
+        self.response_chains_by_job_key: Counter[str] = Counter()
         self.rate_limited: Counter[str] = Counter({"requests": 0, "tokens": 0, "insufficient_quota": 0})
 
     def record_request(self, route: str, status: int | str) -> None:
@@ -31,14 +39,27 @@ class Stats:
         if job_key is not None:
             self.runs_by_job_key[job_key] += 1
 
+    def record_response(self, metadata: dict[str, str], *, chain_start: bool) -> None:
+        """Count a created response, and its job key (as a chain start too, unless it continues one)."""
+        self.responses_created += 1
+        job_key = metadata.get(JOB_KEY_METADATA)
+        if job_key is not None:
+            self.responses_by_job_key[job_key] += 1
+            if chain_start:
+                self.response_chains_by_job_key[job_key] += 1
+
     def record_rate_limited(self, kind: str) -> None:
         self.rate_limited[kind] += 1
 
-    def snapshot(self, active_runs: int) -> dict[str, Any]:
+    def snapshot(self, active_runs: int, active_responses: int = 0) -> dict[str, Any]:
         return {
             "requests": {route: dict(statuses) for route, statuses in sorted(self.requests.items())},
             "runs_created": self.runs_created,
             "runs_by_job_key": dict(self.runs_by_job_key),
             "rate_limited": dict(self.rate_limited),
             "active_runs": active_runs,
+            "responses_created": self.responses_created,
+            "responses_by_job_key": dict(self.responses_by_job_key),
+            "response_chains_by_job_key": dict(self.response_chains_by_job_key),
+            "active_responses": active_responses,
         }

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncGenerator, Mapping
+from typing import Protocol
 
 import anyio
 from starlette.responses import StreamingResponse
@@ -75,6 +76,14 @@ class RunStream:
             self.close()
 
 
+class EventSource(Protocol):
+    """A stream an `EventStreamResponse` sends: its encoded events, and a way to release it."""
+
+    def events(self, stopping: threading.Event | None = None) -> AsyncGenerator[bytes, None]: ...
+
+    def close(self) -> None: ...
+
+
 class EventStreamResponse(StreamingResponse):
     """A `text/event-stream` response of one run stream, released however the response ends.
 
@@ -85,7 +94,7 @@ class EventStreamResponse(StreamingResponse):
     media_type = "text/event-stream"
 
     def __init__(
-        self, stream: RunStream, headers: Mapping[str, str], stopping: threading.Event | None = None
+        self, stream: EventSource, headers: Mapping[str, str], stopping: threading.Event | None = None
     ) -> None:
         self._stream = stream
         self._events = stream.events(stopping)

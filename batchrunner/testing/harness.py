@@ -17,14 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 
 from batchrunner.api.client import AssistantsClient
 from batchrunner.backend.assistants import AssistantsBackend
-from batchrunner.backend.base import RunBackend
+from batchrunner.backend.base import Backend
+from batchrunner.backend.responses.adapter import ResponsesBackend
+from batchrunner.backend.responses.client import ResponsesClient
 from batchrunner.db.engine import make_engine, make_session_factory
 from batchrunner.db.repository import Repository
 from batchrunner.faults import FaultHook, no_faults
-from batchrunner.jobs import JobSpec, parse_job_line
+from batchrunner.jobfile.assistants import AssistantDefinition, load_assistants
+from batchrunner.jobs import BackendName, JobSpec, parse_job_line
 from batchrunner.limiter import Budget, MemoryBudget
 from batchrunner.processor import JobProcessor, ProcessorConfig
 from batchrunner.simulator.app import create_app
@@ -98,16 +102,29 @@ class StepHarness:
             return dict(client.get("/_sim/stats").json())
 
 
-def job(custom_id: str, assistant_id: str = "asst_support", text: str = "Summarise: the printer is jammed.",
-        line_no: int = 1, **fields: Any) -> JobSpec:
-    """A valid job spec with a new thread, for tests."""
+def example_assistants() -> dict[str, AssistantDefinition]:
+    """The assistants of ``examples/assistants.yaml`` (every assistant the simulator's catalogue knows)."""
+    return load_assistants(repo_path() / "examples" / "assistants.yaml")
+
+
+def job(
+    custom_id: str,
+    assistant_id: str = "asst_support",
+    text: str = "Summarise: the printer is jammed.",
+    line_no: int = 1,
+    *,
+    backend: BackendName = BackendName.ASSISTANTS,
+    **fields: Any,
+) -> JobSpec:
+    """A valid job spec with a new thread (on the Responses backend: the example assistants), for tests."""
     import json
 
     body: dict[str, Any] = {"custom_id": custom_id, "assistant_id": assistant_id}
     if "thread_id" not in fields:
         body["thread"] = {"messages": [{"role": "user", "content": text}]}
     body.update(fields)
-    return parse_job_line(json.dumps(body), line_no)
+    assistants = example_assistants() if backend is BackendName.RESPONSES else None
+    return parse_job_line(json.dumps(body), line_no, default_backend=backend, assistants=assistants)
 
 
 @contextmanager
@@ -120,7 +137,7 @@ def step_harness(
     tools: ToolRegistry | None = None,
     fault_hook: FaultHook = no_faults,
     api_timeout: float = 30.0,
-    backend_factory: Callable[[AssistantsClient], RunBackend] = AssistantsBackend,
+    backend_factory: Callable[[AssistantsClient], Backend] = AssistantsBackend,
 ) -> Iterator[StepHarness]:
     clock = FakeClock()
     sim_config = replace(sim or SimConfig(run_duration_min_s=2, run_duration_max_s=8), clock=clock.timestamp)
@@ -128,11 +145,13 @@ def step_harness(
     engine = make_engine(database_url, pool_size=2)
     repository = Repository(make_session_factory(engine), clock=clock)
     client = AssistantsClient("http://sim/v1", "sk-harness", timeout=api_timeout, transport=transport)
+    responses_client = ResponsesClient("http://sim/v1", "sk-harness", timeout=api_timeout, transport=transport)
+    backends: list[Backend] = [backend_factory(client), ResponsesBackend(responses_client)]
     runner = ToolRunner(tools or ToolRegistry.load(), timeout_seconds=5, max_output_chars=4000)
     fleet_budget = budget or MemoryBudget(0, 0, clock=clock.timestamp)
     processor = JobProcessor(
         repository,
-        backend_factory(client),
+        {backend.name: backend for backend in backends},
         runner,
         fleet_budget,
         config or ProcessorConfig(),
@@ -144,8 +163,40 @@ def step_harness(
         yield StepHarness(repository, processor, clock, transport, fleet_budget)
     finally:
         client.close()
+        responses_client.close()
         runner.close()
         engine.dispose()
+
+
+class Crash(Exception):
+    """Stands for a process dying at a fault point."""
+
+
+def crash_once_at(point: str) -> tuple[FaultHook, list[str]]:
+    """A fault hook that raises ``Crash`` the first time ``point`` is reached, and the list it records that in."""
+    crashed: list[str] = []
+
+    def hook(name: str) -> None:
+        if name == point and not crashed:
+            crashed.append(name)
+            raise Crash(name)
+
+    return hook, crashed
+
+
+def query_rows(url: str, query: str, **params: Any) -> list[Any]:
+    """The rows of one SQL query on the database at ``url`` (for tests' assertions)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(sa.text(query), params).all())
+    finally:
+        engine.dispose()
+
+
+def job_states(url: str) -> dict[str, str]:
+    """custom_id -> state of every job in the database at ``url``."""
+    return {row.custom_id: row.state for row in query_rows(url, "SELECT custom_id, state FROM jobs")}
 
 
 def repo_path() -> Path:

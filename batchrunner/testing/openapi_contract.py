@@ -533,3 +533,127 @@ class ContractCheckingTransport(httpx.BaseTransport):
 
     def close(self) -> None:
         self.inner.close()
+
+
+# -- single component schemas ------------------------------------------------------------------------
+
+
+def discriminated_any_of(node: Any) -> Any:
+    """``oneOf`` with an OpenAPI ``discriminator`` read as ``anyOf``.
+
+    JSON Schema ignores ``discriminator``, and some members overlap (an ``input`` message
+    ``{role, content: [...]}`` is both an ``EasyInputMessage`` and an ``InputMessage``), so "exactly one"
+    would reject bodies the API takes; "at least one" keeps every other check.
+    """
+    if isinstance(node, list):
+        return [discriminated_any_of(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: discriminated_any_of(value) for key, value in node.items()}
+    if "discriminator" in node and "oneOf" in node:
+        node["anyOf"] = node.pop("oneOf")
+    return node
+
+
+@functools.lru_cache(maxsize=8)
+def _component_validator(spec_path: str, name: str) -> Any:
+    """A validator for ``components/schemas/<name>`` and the components it references (3.1 form)."""
+    with open(spec_path, encoding="utf-8") as handle:
+        spec = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    todo = {f"#/components/schemas/{name}"}
+    components: dict[str, dict[str, Any]] = {}
+    while todo:
+        ref = todo.pop()
+        _, _, section, key = ref.split("/", 3)
+        if key in components.setdefault(section, {}):
+            continue
+        node = spec["components"][section][key]
+        components[section][key] = node
+        todo |= set(_component_refs(node))
+    reduced = discriminated_any_of(_denull({"components": components}))
+    registry: Registry[Any] = Registry().with_resource(
+        _SPEC_URI, Resource.from_contents(reduced, default_specification=DRAFT202012)
+    )
+    return Draft202012Validator({"$ref": f"{_SPEC_URI}#/components/schemas/{name}"}, registry=registry)
+
+
+def validate_component(name: str, instance: Any, spec_path: str | Path | None = None) -> None:
+    """Check ``instance`` against the component schema ``name`` (such as ``CreateResponse``) of the spec.
+
+    Any path of the spec works, not only the Assistants ones; a ``oneOf`` with a discriminator is read as
+    ``anyOf`` (see ``discriminated_any_of``). Raises ``ContractViolation``; validators are cached.
+    """
+    path = Path(spec_path) if spec_path is not None else find_openapi_spec()
+    errors: list[ValidationError] = list(_component_validator(str(path.resolve()), name).iter_errors(instance))
+    if errors:
+        best = best_match(errors)
+        details = [f"at {_json_path(best)}: {best.message}"]
+        details += [f"at {_json_path(e)}: {e.message}" for e in errors if e is not best][: _MAX_REPORTED_ERRORS - 1]
+        raise ContractViolation(f"{name} violates the spec " + "; ".join(_truncate(d) for d in details))
+
+
+# -- other paths of the spec (Responses, Conversations) --------------------------------------------------
+
+RESPONSES_PATH_PREFIXES = ("/responses", "/conversations")
+RESPONSE_STREAM_EVENT_SCHEMA = "ResponseStreamEvent"
+
+
+@functools.lru_cache(maxsize=4)
+def load_paths_spec(spec_path: str, prefixes: tuple[str, ...]) -> dict[str, Any]:
+    """The paths under ``prefixes`` with every component, in 3.1 form, discriminated ``oneOf`` as ``anyOf``.
+
+    The beta variants (``/responses?beta=true``) are left out: a path with a query is no template.
+    """
+    with open(spec_path, encoding="utf-8") as handle:
+        spec = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    paths = {
+        path: item
+        for path, item in spec["paths"].items()
+        if "?" not in path and any(path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
+    }
+    reduced: dict[str, Any] = discriminated_any_of(
+        _denull({"openapi": spec.get("openapi"), "paths": paths, "components": spec["components"]})
+    )
+    return reduced
+
+
+class PathsContract(OpenApiContract):
+    """``OpenApiContract`` over other paths of the spec (by default the Responses and Conversations API).
+
+    ``validate_stream_event`` is for Assistants events; a Responses stream event (an object with a
+    ``type``) is checked with ``validate_response_event``.
+    """
+
+    def __init__(
+        self, prefixes: tuple[str, ...] = RESPONSES_PATH_PREFIXES, spec_path: str | Path | None = None
+    ) -> None:
+        path = Path(spec_path) if spec_path is not None else find_openapi_spec()
+        self.spec = load_paths_spec(str(path.resolve()), prefixes)
+        self._registry = Registry().with_resource(
+            _SPEC_URI, Resource.from_contents(self.spec, default_specification=DRAFT202012)
+        )
+        self._validators = {}
+        self._lock = threading.Lock()
+        self.operations = self._collect_operations()
+        self.stream_events = {}
+        members = self.spec["components"]["schemas"].get(RESPONSE_STREAM_EVENT_SCHEMA, {}).get("anyOf", [])
+        for member in members:
+            name = member["$ref"].rsplit("/", 1)[1]
+            for kind in self.spec["components"]["schemas"][name]["properties"]["type"]["enum"]:
+                self.stream_events[kind] = _pointer("components", "schemas", name)
+
+    def validate_response_event(self, data: Any) -> None:
+        """Check one decoded ``data:`` object of a Responses stream against the member its ``type`` names."""
+        kind = data.get("type") if isinstance(data, dict) else None
+        pointer = self.stream_events.get(kind) if isinstance(kind, str) else None
+        if pointer is None:
+            raise ContractViolation(f"stream event {kind!r}: not a {RESPONSE_STREAM_EVENT_SCHEMA}")
+        self._check(pointer, data, f"stream event {kind}")
+
+
+@functools.lru_cache(maxsize=4)
+def load_paths_contract(
+    prefixes: tuple[str, ...] = RESPONSES_PATH_PREFIXES, spec_path: str | None = None
+) -> PathsContract:
+    """A shared ``PathsContract`` (loading the whole spec takes a few seconds)."""
+    return PathsContract(prefixes, spec_path)

@@ -79,12 +79,27 @@ def test_results_to_file_and_status_json(finished_batch: Path) -> None:
 
 
 def test_running_the_same_file_again_creates_no_job_and_no_run(finished_batch: Path) -> None:
-    """A second `run` of the same file into the same batch enqueues nothing new."""
+    """A second `run` of the same file into the same batch enqueues nothing new and starts no response."""
+    with _sqlite(finished_batch).connect() as conn:
+        objects_before = conn.scalar(sa.text("SELECT count(*) FROM api_objects"))
     again = CliRunner().invoke(main, ["run", str(EXAMPLES), "--simulate", "--no-progress"])
     assert again.exit_code == 0, again.output
     with _sqlite(finished_batch).connect() as conn:
         assert conn.scalar(sa.text("SELECT count(*) FROM jobs")) == 21
-        assert conn.scalar(sa.text("SELECT count(*) FROM runs")) == 21
+        assert conn.scalar(sa.text("SELECT count(*) FROM api_objects WHERE round = 0")) == 21
+        assert conn.scalar(sa.text("SELECT count(*) FROM api_objects")) == objects_before
+        assert conn.scalar(sa.text("SELECT DISTINCT backend FROM api_objects")) == "responses"
+
+
+def test_the_same_file_runs_on_the_assistants_backend(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With BATCHRUNNER_BACKEND=assistants the example file completes as Assistants runs, one per job."""
+    monkeypatch.setenv("BATCHRUNNER_BACKEND", "assistants")
+    result = CliRunner().invoke(main, ["run", str(EXAMPLES), "--simulate", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "21 succeeded" in result.output
+    with _sqlite(workdir).connect() as conn:
+        rows = conn.execute(sa.text("SELECT backend, kind, count(*) FROM api_objects GROUP BY backend, kind")).all()
+    assert [tuple(row) for row in rows] == [("assistants", "run", 21)]
 
 
 @pytest.mark.parametrize("by", ["batch", "assistant", "model", "day"])
@@ -95,7 +110,7 @@ def test_report_usage_totals_equal_sums_over_runs(finished_batch: Path, by: str)
     rows = list(csv.DictReader(io.StringIO(result.output)))
     with _sqlite(finished_batch).connect() as conn:
         prompt, completion, total = conn.execute(
-            sa.text("SELECT sum(prompt_tokens), sum(completion_tokens), sum(total_tokens) FROM runs")).one()
+            sa.text("SELECT sum(prompt_tokens), sum(completion_tokens), sum(total_tokens) FROM api_objects")).one()
     assert sum(int(r["prompt_tokens"]) for r in rows) == prompt
     assert sum(int(r["completion_tokens"]) for r in rows) == completion
     assert sum(int(r["total_tokens"]) for r in rows) == total > 0

@@ -34,6 +34,10 @@ FAST_SETTINGS = {
     # A create-run answered 5xx is looked for after max(15 s, 3x this) before a new one: 15 s here,
     # not 90 s, or two such faults in a row outlast a test's timeout.
     "BATCHRUNNER_API_TIMEOUT_SECONDS": "5",
+    # The crash scenarios were written for the Assistants backend, which closes every duplicate window;
+    # the Responses scenarios (test_responses_crash.py) say so explicitly.
+    "BATCHRUNNER_BACKEND": "assistants",
+    "BATCHRUNNER_ASSISTANTS_FILE": str(Path(__file__).resolve().parents[2] / "examples" / "assistants.yaml"),
 }
 
 

@@ -34,7 +34,7 @@ def _api_run_status(stack: CrashStack, thread_id: str, run_id: str) -> str:
 
 def _thread_of(engine: sa.Engine, api_run_id: str) -> str:
     with engine.connect() as conn:
-        return str(conn.scalar(sa.text("SELECT thread_id FROM runs WHERE api_run_id = :id"), {"id": api_run_id}))
+        return str(conn.scalar(sa.text("SELECT container_id FROM api_objects WHERE api_id = :id"), {"id": api_run_id}))
 
 
 def test_cancel_stops_pending_and_in_flight_jobs_and_retry_reruns_them(make_stack: MakeStack) -> None:
@@ -57,7 +57,7 @@ def test_cancel_stops_pending_and_in_flight_jobs_and_retry_reruns_them(make_stac
     assert with_runs and without_runs, "need both in-flight and pending jobs at the moment of the cancel"
     for run in records.runs:
         assert run.status == "cancelled" and run.finished_recorded_at is not None, run
-        assert _api_run_status(stack, _thread_of(stack.engine, run.api_run_id), run.api_run_id) == "cancelled"
+        assert _api_run_status(stack, _thread_of(stack.engine, run.api_id), run.api_id) == "cancelled"
     for custom_id in without_runs:
         assert records.jobs[custom_id].error_code == "cancelled"
     check_batch(stack.engine, BATCH, stack.stats(), states=("cancelled",))

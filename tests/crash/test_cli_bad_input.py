@@ -17,7 +17,7 @@ BAD_LINE = 4
 def _row_counts(engine: sa.Engine) -> dict[str, int]:
     with engine.connect() as conn:
         return {table: int(conn.scalar(sa.text(f"SELECT count(*) FROM {table}")) or 0)
-                for table in ("batches", "jobs", "runs")}
+                for table in ("batches", "jobs", "api_objects")}
 
 
 def test_enqueue_with_a_bad_line_enqueues_nothing(make_stack: MakeStack) -> None:
@@ -32,7 +32,7 @@ def test_enqueue_with_a_bad_line_enqueues_nothing(make_stack: MakeStack) -> None
     assert done.returncode != 0
     assert f"{path}:{BAD_LINE}: params.temperature" in done.stderr, done.stderr
     assert "Nothing was enqueued" in done.stderr
-    assert _row_counts(stack.engine) == {"batches": 0, "jobs": 0, "runs": 0}
+    assert _row_counts(stack.engine) == {"batches": 0, "jobs": 0, "api_objects": 0}
     assert sorted(stack.redis_client.scan_iter(f"dramatiq:*{stack.queue_name}*")) == []
 
     # The same file with the line fixed goes in whole: the failure above was the bad line, not the setup.

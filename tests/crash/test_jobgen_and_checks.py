@@ -54,8 +54,8 @@ def _records(*, tool_calls: int = 1, finished: datetime | None = NOW, total: int
         "b": JobRow(2, "b", "asst_math", "succeeded", 1, "run_b", 0, None, "42"),
     }
     runs = [
-        RunRow(10, 1, "a", 1, "run_a", "completed", 10, 20, 30, NOW),
-        RunRow(11, 2, "b", 1, "run_b", "completed", 10, 20, total, finished),
+        RunRow(10, 1, "a", 1, 0, "assistants", "run_a", "completed", "succeeded", 10, 20, 30, NOW),
+        RunRow(11, 2, "b", 1, 0, "assistants", "run_b", "completed", "succeeded", 10, 20, total, finished),
     ]
     records = BatchRecords("batch", jobs, runs, step_types={10: {"message_creation"},
                                                             11: {"tool_calls", "message_creation"}})
@@ -93,13 +93,45 @@ def test_one_run_per_attempt_names_the_offending_attempt(stats: dict[str, object
 
 def test_incomplete_or_half_written_records_fail() -> None:
     """Missing usage or tool calls fail the completeness check; an unfinished run record fails the half-written one."""
-    with pytest.raises(AssertionError, match="b: run run_b has usage"):
+    with pytest.raises(AssertionError, match="b: object run_b has usage"):
         assert_complete_records(_records(total=None))
-    with pytest.raises(AssertionError, match="b: tool job run run_b"):
+    with pytest.raises(AssertionError, match="b: tool job run_b"):
         assert_complete_records(_records(tool_calls=0))
-    with pytest.raises(AssertionError, match="runs of finished jobs left half-written"):
+    with pytest.raises(AssertionError, match="API objects of finished jobs left half-written"):
         assert_no_half_written_runs(_records(finished=None))
     records = _records()
     records.jobs["a"] = JobRow(1, "a", "asst_support", "running", 1, "run_a", 0, None, None)
     with pytest.raises(AssertionError, match="a: running"):
         assert_all_terminal(records)
+
+
+def _chain_records(*, round_one_tokens: int | None = 12) -> BatchRecords:
+    """A Responses tool job: a round-0 response with the function call, a round-1 response with the answer."""
+    jobs = {"m": JobRow(1, "m", "asst_math", "succeeded", 1, "resp_2", 0, None, "42")}
+    runs = [
+        RunRow(20, 1, "m", 1, 0, "responses", "resp_1", "completed", "succeeded", 5, 5, 10, None),
+        RunRow(21, 1, "m", 1, 1, "responses", "resp_2", "completed", "succeeded", 8, 4, round_one_tokens, NOW),
+    ]
+    records = BatchRecords("batch", jobs, runs, step_types={20: {"function_call"}, 21: {"message"}})
+    records.assistant_messages[21] = 1
+    records.tool_invocations[20] = 1
+    return records
+
+
+def test_a_response_chain_counts_as_one_attempt_and_is_checked_whole() -> None:
+    """A chain passes with one chain start at the API; a response of it without usage fails the check."""
+    stats = {"response_chains_by_job_key": {run_tag("batch", "m", 1): 1}}
+    records = _chain_records()
+    assert_one_run_per_attempt(records, stats)
+    assert_complete_records(records)
+    assert_no_half_written_runs(records)
+    with pytest.raises(AssertionError, match="m: object resp_2 has usage"):
+        assert_complete_records(_chain_records(round_one_tokens=None))
+
+
+def test_blind_recreates_are_tolerated_only_up_to_the_allowance() -> None:
+    """Extra chains at the API pass within the allowance and fail beyond it; the records must hold one."""
+    stats = {"response_chains_by_job_key": {run_tag("batch", "m", 1): 3}}
+    assert_one_run_per_attempt(_chain_records(), stats, blind_recreates_allowed=2)
+    with pytest.raises(AssertionError, match="3 runs created at the API"):
+        assert_one_run_per_attempt(_chain_records(), stats, blind_recreates_allowed=1)

@@ -31,7 +31,7 @@ def _database_text(engine: sa.Engine) -> str:
         relations = conn.scalars(sa.text(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name"
         )).all()
-        assert {"jobs", "runs", "messages", "tool_invocations", "usage_by_model"} <= set(relations)
+        assert {"jobs", "api_objects", "messages", "tool_invocations", "usage_by_model"} <= set(relations)
         return "\n".join(
             f"{relation}: {row}"
             for relation in relations

@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from batchrunner.db.models import Batch, Job, Message, Run, ThreadLock
+from batchrunner.db.models import ApiObject, Batch, ContainerLock, Job, Message
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
 
@@ -23,7 +23,8 @@ def _batch(sessions: sessionmaker[Session], name: str) -> int:
 
 
 def _job(batch_id: int, custom_id: str) -> Job:
-    return Job(batch_id=batch_id, custom_id=custom_id, line_no=1, spec={"k": "v"}, assistant_id="asst", state="pending")
+    return Job(batch_id=batch_id, custom_id=custom_id, line_no=1, spec={"k": "v"}, assistant_id="asst", state="pending",
+               backend="responses")
 
 
 def _add(sessions: sessionmaker[Session], *rows: object) -> None:
@@ -54,31 +55,33 @@ def test_duplicate_batch_name_is_rejected(sessions: sessionmaker[Session]) -> No
         _batch(sessions, "dup")
 
 
-def test_runs_are_unique_per_api_id_and_per_attempt(sessions: sessionmaker[Session]) -> None:
-    """A run id is recorded once, and a job has one run per attempt."""
+def test_api_objects_are_unique_per_api_id_and_per_attempt_round(sessions: sessionmaker[Session]) -> None:
+    """An API object id is recorded once, and a job has one object per attempt and round."""
     batch_id = _batch(sessions, "b")
     job = _job(batch_id, "j")
     _add(sessions, job)
 
-    def run(api_id: str, attempt: int) -> Run:
-        return Run(job_id=job.id, attempt=attempt, api_run_id=api_id, status="queued", recorded_at=NOW)
+    def run(api_id: str, attempt: int, round_: int = 0) -> ApiObject:
+        return ApiObject(job_id=job.id, attempt=attempt, round=round_, backend="responses", kind="response",
+                         api_id=api_id, status="queued", recorded_at=NOW)
 
-    _add(sessions, run("run_1", 1))
+    _add(sessions, run("resp_1", 1))
     with pytest.raises(IntegrityError):
-        _add(sessions, run("run_1", 2))
+        _add(sessions, run("resp_1", 2))
     with pytest.raises(IntegrityError):
-        _add(sessions, run("run_2", 1))
-    _add(sessions, run("run_2", 2))
+        _add(sessions, run("resp_2", 1))
+    _add(sessions, run("resp_2", 1, round_=1))
+    _add(sessions, run("resp_3", 2))
 
 
-def test_one_lock_per_thread(sessions: sessionmaker[Session]) -> None:
-    """A thread can be held by one job at a time."""
+def test_one_lock_per_container(sessions: sessionmaker[Session]) -> None:
+    """A thread or conversation can be held by one job at a time."""
     batch_id = _batch(sessions, "b")
     first, second = _job(batch_id, "1"), _job(batch_id, "2")
     _add(sessions, first, second)
-    _add(sessions, ThreadLock(thread_id="thread_x", job_id=first.id))
+    _add(sessions, ContainerLock(container_id="thread_x", job_id=first.id))
     with pytest.raises(IntegrityError):
-        _add(sessions, ThreadLock(thread_id="thread_x", job_id=second.id))
+        _add(sessions, ContainerLock(container_id="thread_x", job_id=second.id))
 
 
 def test_foreign_keys_are_enforced(sessions: sessionmaker[Session]) -> None:
@@ -92,12 +95,13 @@ def test_deleting_a_batch_deletes_its_records(sessions: sessionmaker[Session]) -
     batch_id = _batch(sessions, "b")
     job = _job(batch_id, "j")
     _add(sessions, job)
-    run = Run(job_id=job.id, attempt=1, api_run_id="run_1", status="completed", recorded_at=NOW)
+    run = ApiObject(job_id=job.id, attempt=1, backend="assistants", kind="run", api_id="run_1", status="completed",
+                    recorded_at=NOW)
     _add(sessions, run)
-    _add(sessions, Message(job_id=job.id, run_pk=run.id, api_message_id="msg_1", role="assistant",
+    _add(sessions, Message(job_id=job.id, object_pk=run.id, api_message_id="msg_1", role="assistant",
                            content_text="hi", content=[{"type": "text"}]))
     with sessions.begin() as session:
         session.execute(delete(Batch).where(Batch.id == batch_id))
     with sessions() as session:
-        counts = [session.scalar(select(func.count()).select_from(model)) for model in (Job, Run, Message)]
+        counts = [session.scalar(select(func.count()).select_from(model)) for model in (Job, ApiObject, Message)]
     assert counts == [0, 0, 0]

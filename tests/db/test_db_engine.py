@@ -61,8 +61,8 @@ def test_server_defaults_fill_rows_inserted_with_plain_sql(db_engine: Engine, se
         batch_id = connection.scalar(text("SELECT id FROM batches WHERE name = 'plain'"))
         connection.execute(
             text(
-                "INSERT INTO jobs (batch_id, custom_id, line_no, spec, assistant_id, state)"
-                " VALUES (:b, 'c', 1, '{}', 'asst', 'pending')"
+                "INSERT INTO jobs (batch_id, custom_id, line_no, spec, assistant_id, state, backend)"
+                " VALUES (:b, 'c', 1, '{}', 'asst', 'pending', 'responses')"
             ),
             {"b": batch_id},
         )
@@ -70,7 +70,7 @@ def test_server_defaults_fill_rows_inserted_with_plain_sql(db_engine: Engine, se
         batch = session.scalars(select(Batch)).one()
         job = session.scalars(select(Job)).one()
     assert batch.status == "active"
-    assert (job.attempt, job.version, job.step_retries, job.total_tokens) == (0, 0, 0, 0)
+    assert (job.attempt, job.version, job.step_retries, job.total_tokens, job.tool_rounds) == (0, 0, 0, 0, 0)
     assert before <= batch.created_at <= datetime.now(UTC) + timedelta(seconds=5)
     assert job.created_at.tzinfo is UTC
 
@@ -81,7 +81,8 @@ def test_compare_and_set_on_version_lets_one_writer_win(sessions: sessionmaker[S
         batch = Batch(name="b")
         session.add(batch)
         session.flush()
-        job = Job(batch_id=batch.id, custom_id="c", line_no=1, spec={}, assistant_id="a", state="pending")
+        job = Job(batch_id=batch.id, custom_id="c", line_no=1, spec={}, assistant_id="a", state="pending",
+                  backend="assistants")
         session.add(job)
     matched = []
     for _ in range(2):

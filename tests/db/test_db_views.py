@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from batchrunner.db.models import Batch, Job, Run
+from batchrunner.db.models import ApiObject, Batch, Job
 from batchrunner.db.views import usage_by_assistant, usage_by_batch, usage_by_day, usage_by_model
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -52,13 +52,14 @@ def _insert(sessions: sessionmaker[Session]) -> dict[str, int]:
             batch_ids[batch_name] = batch.id
             for line_no, custom_id in enumerate(jobs, start=1):
                 job = Job(batch_id=batch.id, custom_id=custom_id, line_no=line_no, spec={},
-                          assistant_id=JOB_ASSISTANT[custom_id], state="succeeded")
+                          assistant_id=JOB_ASSISTANT[custom_id], state="succeeded", backend="assistants")
                 session.add(job)
                 session.flush()
                 job_ids[custom_id] = job.id
         for row in RUNS:
-            run = Run(
-                job_id=job_ids[row.job], attempt=row.attempt, api_run_id=f"run_{row.job}_{row.attempt}",
+            run = ApiObject(
+                job_id=job_ids[row.job], attempt=row.attempt, backend="assistants", kind="run",
+                api_id=f"run_{row.job}_{row.attempt}",
                 model=row.model, assistant_id=row.assistant_id, status="completed", created_at=row.created_at,
                 recorded_at=RECORDED_AT,
             )
@@ -87,7 +88,7 @@ def _expected(key: Any) -> dict[Any, tuple[int, int, int, int]]:
 
 
 def _rows(engine: Engine, view: Any, keys: list[str]) -> dict[Any, tuple[int, int, int, int]]:
-    sums = [view.c.runs, view.c.prompt_tokens, view.c.completion_tokens, view.c.total_tokens]
+    sums = [view.c.attempts, view.c.prompt_tokens, view.c.completion_tokens, view.c.total_tokens]
     with engine.connect() as connection:
         if engine.dialect.name == "postgresql":
             # A session far east of UTC: days must not follow the session's time zone.
@@ -140,5 +141,5 @@ def test_usage_sums_are_integers(db_engine: Engine, sessions: sessionmaker[Sessi
     """Sums come back as Python ints on every dialect (not Decimal from Postgres NUMERIC)."""
     _insert(sessions)
     with db_engine.connect() as connection:
-        row = connection.execute(text("SELECT runs, total_tokens FROM usage_by_model LIMIT 1")).one()
+        row = connection.execute(text("SELECT attempts, total_tokens FROM usage_by_model LIMIT 1")).one()
     assert all(type(value) is int for value in row)

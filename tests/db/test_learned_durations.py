@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from batchrunner.db.models import Run
+from batchrunner.db.models import ApiObject
 from batchrunner.db.repository import Repository
 from batchrunner.runtime import learned_durations
 from batchrunner.testing.harness import job
@@ -33,18 +33,20 @@ def test_recorded_runs_seed_the_duration_tracker(sessions: sessionmaker[Session]
 
 
 def _run(job_id: int, run_id: str, assistant: str, status: str, created: datetime, seconds: int,
-         model: str = "gpt-4o") -> Run:
+         model: str = "gpt-4o") -> ApiObject:
     ended = created + timedelta(seconds=seconds)
-    return Run(
+    return ApiObject(
         job_id=job_id,
         attempt=1,
-        api_run_id=run_id,
+        backend="assistants",
+        kind="run",
+        api_id=run_id,
         assistant_id=assistant,
         model=model,
         status=status,
         created_at=created,
-        completed_at=ended if status == "completed" else None,
-        failed_at=ended if status == "failed" else None,
+        outcome={"completed": "succeeded", "failed": "failed"}.get(status),
+        finished_at=ended if status in ("completed", "failed") else None,
     )
 
 

@@ -172,7 +172,7 @@ def test_known_metrics_are_introspected_not_listed() -> None:
     ours = {metric.family: metric for metric in batchrunner_metrics()}
     theirs = {metric.family: metric for metric in dramatiq_metrics()}
     assert ours["batchrunner_runs_finished"].type == "counter"
-    assert ours["batchrunner_runs_finished"].labels == {"status", "model"}
+    assert ours["batchrunner_runs_finished"].labels == {"status", "model", "backend"}
     assert ours["batchrunner_run_duration_seconds"].type == "histogram"
     assert theirs["dramatiq_messages_inprogress"].type == "gauge"
     assert theirs["dramatiq_messages"].labels == {"queue_name", "actor_name"}

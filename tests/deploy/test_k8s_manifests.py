@@ -30,8 +30,11 @@ from tests.deploy.k8s_manifests import (
 
 # Settings for tests only (crash injection): a production fleet must never set them.
 TESTING_ONLY_SETTINGS = frozenset({"BATCHRUNNER_FAULT_POINTS"})
-# Settings only operator commands read (`batchrunner report usage`), not workers: optional here.
-OPERATOR_ONLY_SETTINGS = frozenset({"BATCHRUNNER_MODEL_PRICES"})
+# Settings only operator commands read (`report usage`; `enqueue`, which resolves each job's backend and
+# assistant into the stored request), not workers: optional here.
+OPERATOR_ONLY_SETTINGS = frozenset(
+    {"BATCHRUNNER_MODEL_PRICES", "BATCHRUNNER_BACKEND", "BATCHRUNNER_ASSISTANTS_FILE"}
+)
 # What `batchrunner health` may spend starting Python and importing before it checks anything.
 PYTHON_STARTUP_S = 3
 

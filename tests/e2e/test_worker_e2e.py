@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from batchrunner.simulator.config import SimConfig
 from batchrunner.simulator.server import BackgroundSimulator
+from batchrunner.testing.checks import check_batch
 from batchrunner.testing.processes import (
     WorkerProcess,
     batchrunner_env,
@@ -68,10 +69,45 @@ def _unfinished(engine: sa.Engine) -> int:
         )
 
 
+def test_worker_completes_example_batch_on_the_responses_backend(
+    environment: dict[str, str], simulator: BackgroundSimulator, postgres_url: str, tmp_path: Path
+) -> None:
+    """On the default backend every example job succeeds with one response chain, tool rounds answered."""
+    jobs = _jobs_file()
+    engine = sa.create_engine(postgres_url)
+    with WorkerProcess(environment, tmp_path / "worker.log", threads=4) as worker:
+        enqueued = run_cli(["enqueue", str(EXAMPLES), "--batch", "e2e-responses"], environment)
+        assert enqueued.returncode == 0, enqueued.stderr
+        wait_until(lambda: _unfinished(engine) == 0, timeout=120, message="every job to finish")
+        log_text = worker.log_text()
+    stats = httpx.get(simulator.base_url.removesuffix("/v1") + "/_sim/stats").json()
+    records = check_batch(engine, "e2e-responses", stats, expected_jobs=[job["custom_id"] for job in jobs])
+    assert {run.backend for run in records.runs} == {"responses"}
+    tool_jobs = {job["custom_id"] for job in jobs if job["assistant_id"] in TOOL_ASSISTANTS}
+    rounds = {run.custom_id for run in records.runs if run.round > 0}
+    assert rounds == tool_jobs  # exactly the tool jobs chained a second response
+    assert stats["runs_created"] == 0 and len(stats["response_chains_by_job_key"]) == len(jobs)
+    with engine.connect() as conn:
+        by_model: dict[str, int] = dict(
+            conn.execute(sa.text("SELECT model, sum(total_tokens) FROM usage_by_model GROUP BY model")).all()
+        )
+        sums: dict[str, int] = dict(
+            conn.execute(sa.text("SELECT model, sum(total_tokens) FROM api_objects GROUP BY model")).all()
+        )
+        job_sums = conn.execute(
+            sa.text("SELECT count(*) FROM jobs j WHERE j.total_tokens <>"
+                    " (SELECT sum(o.total_tokens) FROM api_objects o WHERE o.job_id = j.id)")
+        ).scalar()
+    assert by_model == sums and sum(sums.values()) > 0 and job_sums == 0
+    assert API_KEY not in log_text
+    engine.dispose()
+
+
 def test_worker_completes_example_batch_with_complete_records(
     environment: dict[str, str], simulator: BackgroundSimulator, postgres_url: str, tmp_path: Path
 ) -> None:
-    """Every example job succeeds once, with runs, steps, usage, tool calls and messages stored."""
+    """On the Assistants backend every example job succeeds once, with runs, steps, usage, tool calls, messages."""
+    environment = {**environment, "BATCHRUNNER_BACKEND": "assistants"}
     jobs = _jobs_file()
     engine = sa.create_engine(postgres_url)
     with WorkerProcess(environment, tmp_path / "worker.log", threads=4) as worker:
@@ -90,7 +126,7 @@ def test_worker_completes_example_batch_with_complete_records(
         runs = conn.execute(
             sa.text(
                 "SELECT j.custom_id, j.assistant_id, r.id, r.status, r.prompt_tokens, r.completion_tokens,"
-                " r.total_tokens, r.model FROM runs r JOIN jobs j ON j.id = r.job_id"
+                " r.total_tokens, r.model FROM api_objects r JOIN jobs j ON j.id = r.job_id"
             )
         ).all()
         assert len(runs) == len(jobs)
@@ -99,12 +135,12 @@ def test_worker_completes_example_batch_with_complete_records(
             assert prompt > 0 and completion > 0 and total == prompt + completion, custom_id
             assert model, custom_id
             steps = conn.execute(
-                sa.text("SELECT type, total_tokens FROM run_steps WHERE run_pk = :pk"), {"pk": run_pk}
+                sa.text("SELECT type, total_tokens FROM assistant_run_steps WHERE object_pk = :pk"), {"pk": run_pk}
             ).all()
             assert "message_creation" in {step.type for step in steps}, custom_id
             assert sum(step.total_tokens or 0 for step in steps) == total, custom_id
             tools = conn.execute(
-                sa.text("SELECT name, outcome, output FROM tool_invocations WHERE run_pk = :pk"), {"pk": run_pk}
+                sa.text("SELECT name, outcome, output FROM tool_invocations WHERE object_pk = :pk"), {"pk": run_pk}
             ).all()
             if assistant_id in TOOL_ASSISTANTS:
                 assert "tool_calls" in {step.type for step in steps}, custom_id
@@ -112,7 +148,7 @@ def test_worker_completes_example_batch_with_complete_records(
             else:
                 assert tools == [], custom_id
             messages = conn.execute(
-                sa.text("SELECT role, content_text FROM messages WHERE run_pk = :pk"), {"pk": run_pk}
+                sa.text("SELECT role, content_text FROM messages WHERE object_pk = :pk"), {"pk": run_pk}
             ).all()
             assert messages and all(m.role == "assistant" and m.content_text for m in messages), custom_id
 
@@ -120,7 +156,7 @@ def test_worker_completes_example_batch_with_complete_records(
             conn.execute(sa.text("SELECT model, sum(total_tokens) FROM usage_by_model GROUP BY model")).all()
         )
         sums: dict[str, int] = dict(
-            conn.execute(sa.text("SELECT model, sum(total_tokens) FROM runs GROUP BY model")).all()
+            conn.execute(sa.text("SELECT model, sum(total_tokens) FROM api_objects GROUP BY model")).all()
         )
         assert by_model == sums and sum(sums.values()) > 0
         outputs = conn.execute(sa.text("SELECT count(*) FROM jobs WHERE output_text IS NULL")).scalar()

@@ -105,9 +105,7 @@ CASES = [
         'must be a number (got "0.2")',
         spec=True,
     ),
-    case(
-        "bool for number", params_line(top_p=True), "params.top_p", "must be a number (got true)", spec=True
-    ),
+    case("bool for number", params_line(top_p=True), "params.top_p", "must be a number (got true)", spec=True),
     case(
         "float for integer",
         params_line(max_completion_tokens=512.0),
@@ -363,9 +361,7 @@ CASES = [
         spec=True,
     ),
     case("message without role", message_line(role=OMIT), "thread.messages[0].role", "required", spec=True),
-    case(
-        "empty message content", message_line(content=""), "thread.messages[0].content", "must not be empty"
-    ),
+    case("empty message content", message_line(content=""), "thread.messages[0].content", "must not be empty"),
     case(
         "empty content array",
         message_line(content=[]),
@@ -430,9 +426,7 @@ CASES = [
     ),
     case(
         "file_search resources with both sources",
-        line(
-            thread={"tool_resources": {"file_search": {"vector_store_ids": ["vs_1"], "vector_stores": [{}]}}}
-        ),
+        line(thread={"tool_resources": {"file_search": {"vector_store_ids": ["vs_1"], "vector_stores": [{}]}}}),
         "thread.tool_resources.file_search",
         "exactly one of vector_store_ids and vector_stores",
         spec=True,

@@ -27,9 +27,7 @@ def test_matrix_has_distinct_cases() -> None:
 @pytest.mark.parametrize("bad", CASES, ids=[c.name for c in CASES])
 def test_bad_line_is_reported_with_its_line_and_field(bad: Case, tmp_path: Path) -> None:
     """A bad line yields exactly the expected errors, all on its own line, naming field and problem."""
-    path = write_lines(
-        tmp_path / "jobs.jsonl", [line(custom_id="first"), "", bad.bad_line, line(custom_id="last")]
-    )
+    path = write_lines(tmp_path / "jobs.jsonl", [line(custom_id="first"), "", bad.bad_line, line(custom_id="last")])
     with pytest.raises(JobFileError) as raised:
         read_job_file(path, known_tools=bad.known_tools)
     errors = raised.value.errors
@@ -44,9 +42,7 @@ def test_bad_line_is_reported_with_its_line_and_field(bad: Case, tmp_path: Path)
 @pytest.mark.parametrize("bad", CASES, ids=[c.name for c in CASES])
 def test_skip_invalid_keeps_the_neighbours_of_a_bad_line(bad: Case, tmp_path: Path) -> None:
     """With skip_invalid, the bad line's errors are returned and the valid lines around it are read."""
-    path = write_lines(
-        tmp_path / "jobs.jsonl", [line(custom_id="first"), "", bad.bad_line, line(custom_id="last")]
-    )
+    path = write_lines(tmp_path / "jobs.jsonl", [line(custom_id="first"), "", bad.bad_line, line(custom_id="last")])
     result = read_job_file(path, known_tools=bad.known_tools, skip_invalid=True)
     assert [job.custom_id for job in result.jobs] == ["first", "last"]
     assert [job.line_no for job in result.jobs] == [1, 4]

@@ -54,9 +54,7 @@ def test_params_and_thread_are_exactly_the_given_json() -> None:
 
 def test_defaults_for_a_minimal_job(tmp_path: Path) -> None:
     """A job with only assistant_id and thread_id gets the default custom_id and empty params."""
-    path = write_lines(
-        tmp_path / "jobs.jsonl", ["", "", json.dumps({"assistant_id": "asst_1", "thread_id": "t_1"})]
-    )
+    path = write_lines(tmp_path / "jobs.jsonl", ["", "", json.dumps({"assistant_id": "asst_1", "thread_id": "t_1"})])
     (job,) = read_job_file(path).jobs
     assert (job.line_no, job.custom_id, job.thread, job.thread_id, job.params) == (
         3,
@@ -74,9 +72,7 @@ def test_existing_thread_with_additional_messages(tmp_path: Path) -> None:
         {"role": "user", "content": "again?"},
         {"role": "assistant", "content": [{"type": "text", "text": "ok"}]},
     ]
-    text = json.dumps(
-        {"assistant_id": "asst_1", "thread_id": "thread_9", "params": {"additional_messages": messages}}
-    )
+    text = json.dumps({"assistant_id": "asst_1", "thread_id": "thread_9", "params": {"additional_messages": messages}})
     (job,) = read_job_file(write_lines(tmp_path / "jobs.jsonl", [text])).jobs
     assert job.thread is None and job.thread_id == "thread_9"
     assert job.params["additional_messages"] == messages
@@ -85,26 +81,20 @@ def test_existing_thread_with_additional_messages(tmp_path: Path) -> None:
 def test_crlf_bom_and_missing_final_newline_are_accepted(tmp_path: Path) -> None:
     """Windows line endings, a UTF-8 byte order mark and an unterminated last line all read fine."""
     path = tmp_path / "jobs.jsonl"
-    path.write_bytes(
-        b"\xef\xbb\xbf" + line(custom_id="a").encode() + b"\r\n\r\n" + line(custom_id="b").encode()
-    )
+    path.write_bytes(b"\xef\xbb\xbf" + line(custom_id="a").encode() + b"\r\n\r\n" + line(custom_id="b").encode())
     jobs = read_job_file(path).jobs
     assert [(job.line_no, job.custom_id) for job in jobs] == [(1, "a"), (3, "b")]
 
 
 def test_unicode_content_survives(tmp_path: Path) -> None:
     """Non-ASCII text (raw UTF-8 and escaped surrogate pairs) is decoded correctly."""
-    text = line(thread={"messages": [{"role": "user", "content": "Grüße 🚀"}]}).replace(
-        "🚀", "\\ud83d\\ude80"
-    )
+    text = line(thread={"messages": [{"role": "user", "content": "Grüße 🚀"}]}).replace("🚀", "\\ud83d\\ude80")
     path = write_lines(tmp_path / "jobs.jsonl", [text.replace("\\u00fc", "ü")])
     (job,) = read_job_file(path).jobs
     assert job.thread is not None and job.thread["messages"][0]["content"] == "Grüße 🚀"
 
 
-@pytest.mark.parametrize(
-    "content", [b"", b"\n", b"  \n\t\n\r\n"], ids=["empty", "one newline", "blank lines"]
-)
+@pytest.mark.parametrize("content", [b"", b"\n", b"  \n\t\n\r\n"], ids=["empty", "one newline", "blank lines"])
 def test_file_without_jobs_is_an_error(content: bytes, tmp_path: Path) -> None:
     """An empty file, or one of blank lines only, is rejected as containing no jobs."""
     path = tmp_path / "jobs.jsonl"
@@ -152,9 +142,7 @@ def test_line_of_exactly_max_line_bytes_is_parsed(tmp_path: Path) -> None:
 
 def test_duplicate_explicit_custom_id_names_both_lines(tmp_path: Path) -> None:
     """A custom_id used twice is an error on the second line that names the first."""
-    path = write_lines(
-        tmp_path / "jobs.jsonl", [line(custom_id="a"), line(custom_id="b"), line(custom_id="a")]
-    )
+    path = write_lines(tmp_path / "jobs.jsonl", [line(custom_id="a"), line(custom_id="b"), line(custom_id="a")])
     with pytest.raises(JobFileError) as raised:
         read_job_file(path)
     (error,) = raised.value.errors
@@ -254,9 +242,7 @@ def test_large_file_reads_quickly(tmp_path: Path) -> None:
     path = tmp_path / "jobs.jsonl"
     with path.open("w", encoding="utf-8") as stream:
         for index in range(20_000):
-            stream.write(
-                line(custom_id=f"job-{index}", params={"temperature": 0.2, "metadata": {"n": str(index)}})
-            )
+            stream.write(line(custom_id=f"job-{index}", params={"temperature": 0.2, "metadata": {"n": str(index)}}))
             stream.write("\n")
     started = time.perf_counter()
     result = read_job_file(path)

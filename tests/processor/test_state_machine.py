@@ -7,34 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from batchrunner.jobs import read_job_file
 from batchrunner.limiter import MemoryBudget
 from batchrunner.processor import ProcessorConfig
 from batchrunner.simulator.config import SimConfig
-from batchrunner.testing.harness import job, step_harness
+from batchrunner.testing.harness import Crash, crash_once_at, job, job_states, query_rows, step_harness
 from batchrunner.tools.registry import ToolRegistry
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "jobs.jsonl"
 CREATE_RUN = "POST /v1/threads/{thread_id}/runs"
-
-
-class Crash(Exception):
-    """Stands for a process dying at a fault point."""
-
-
-def _rows(url: str, query: str, **params: Any) -> list[Any]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(sa.text(query), params).all())
-    finally:
-        engine.dispose()
-
-
-def _states(url: str) -> dict[str, str]:
-    return {row.custom_id: row.state for row in _rows(url, "SELECT custom_id, state FROM jobs")}
 
 
 def test_example_file_succeeds_with_one_run_per_job(database_url: str) -> None:
@@ -44,13 +26,13 @@ def test_example_file_succeeds_with_one_run_per_job(database_url: str) -> None:
         harness.enqueue(specs, batch="examples")
         harness.drain()
         stats = harness.sim_stats()
-    assert _states(database_url) == {spec.custom_id: "succeeded" for spec in specs}
+    assert job_states(database_url) == {spec.custom_id: "succeeded" for spec in specs}
     assert stats["runs_created"] == len(specs)
     assert set(stats["runs_by_job_key"].values()) == {1}
     assert CREATE_RUN in stats["requests"] and "400" not in stats["requests"][CREATE_RUN]
-    runs = _rows(database_url, "SELECT id, total_tokens FROM runs")
+    runs = query_rows(database_url, "SELECT id, total_tokens FROM api_objects")
     assert len(runs) == len(specs) and all(run.total_tokens > 0 for run in runs)
-    messages = _rows(database_url, "SELECT count(DISTINCT run_pk) AS n FROM messages WHERE role = 'assistant'")
+    messages = query_rows(database_url, "SELECT count(DISTINCT object_pk) AS n FROM messages WHERE role = 'assistant'")
     assert messages[0].n == len(specs)
 
 
@@ -62,20 +44,14 @@ def test_duplicate_wakeups_do_not_duplicate_runs(sqlite_url: str) -> None:
             harness.wake(job_id)
         harness.drain()
         stats = harness.sim_stats()
-    assert _states(sqlite_url) == {"dup": "succeeded"}
+    assert job_states(sqlite_url) == {"dup": "succeeded"}
     assert stats["runs_by_job_key"] == {"batch/dup#1": 1}
 
 
 @pytest.mark.parametrize("point", ["after_run_create", "after_thread_create", "after_tool_outputs"])
 def test_crash_at_fault_point_never_duplicates_a_run(database_url: str, point: str) -> None:
     """A step that dies at a fault point is re-driven by the sweeper and adopts or resumes, never re-creates."""
-    crashed: list[str] = []
-
-    def crash_once(name: str) -> None:
-        if name == point and not crashed:
-            crashed.append(name)
-            raise Crash(name)
-
+    crash_once, crashed = crash_once_at(point)
     lease = 30.0
     with step_harness(database_url, fault_hook=crash_once, config=ProcessorConfig(step_lease_s=lease)) as harness:
         harness.enqueue([job("crashy", assistant_id="asst_math", text="What is 6 * 7?")])
@@ -89,9 +65,9 @@ def test_crash_at_fault_point_never_duplicates_a_run(database_url: str, point: s
             harness.wake(job_id)
         harness.drain()
         stats = harness.sim_stats()
-    assert _states(database_url) == {"crashy": "succeeded"}
+    assert job_states(database_url) == {"crashy": "succeeded"}
     assert stats["runs_by_job_key"] == {"batch/crashy#1": 1}
-    assert len(_rows(database_url, "SELECT id FROM runs")) == 1
+    assert len(query_rows(database_url, "SELECT id FROM api_objects")) == 1
 
 
 def test_jobs_on_one_thread_never_overlap(sqlite_url: str) -> None:
@@ -105,10 +81,10 @@ def test_jobs_on_one_thread_never_overlap(sqlite_url: str) -> None:
         harness.enqueue(specs)
         harness.drain()
         stats = harness.sim_stats()
-    assert set(_states(sqlite_url).values()) == {"succeeded"}
+    assert set(job_states(sqlite_url).values()) == {"succeeded"}
     assert "400" not in stats["requests"][CREATE_RUN]
     assert stats["runs_created"] == 4
-    assert _rows(sqlite_url, "SELECT count(*) AS n FROM thread_locks")[0].n == 0
+    assert query_rows(sqlite_url, "SELECT count(*) AS n FROM container_locks")[0].n == 0
 
 
 def test_runs_failing_with_rate_limit_get_bounded_new_attempts(sqlite_url: str) -> None:
@@ -118,10 +94,10 @@ def test_runs_failing_with_rate_limit_get_bounded_new_attempts(sqlite_url: str) 
         harness.enqueue([job("flaky")])
         harness.drain()
         stats = harness.sim_stats()
-    (row,) = _rows(sqlite_url, "SELECT state, attempt, error_code FROM jobs")
+    (row,) = query_rows(sqlite_url, "SELECT state, attempt, error_code FROM jobs")
     assert (row.state, row.attempt, row.error_code) == ("failed", 3, "rate_limit_exceeded")
     assert stats["runs_by_job_key"] == {"batch/flaky#1": 1, "batch/flaky#2": 1, "batch/flaky#3": 1}
-    assert [r.attempt for r in _rows(sqlite_url, "SELECT attempt FROM runs ORDER BY attempt")] == [1, 2, 3]
+    assert [r.attempt for r in query_rows(sqlite_url, "SELECT attempt FROM api_objects ORDER BY attempt")] == [1, 2, 3]
 
 
 def test_persistent_server_errors_fail_the_job_after_bounded_retries(sqlite_url: str) -> None:
@@ -130,7 +106,7 @@ def test_persistent_server_errors_fail_the_job_after_bounded_retries(sqlite_url:
     with step_harness(sqlite_url, sim, config=ProcessorConfig(max_step_retries=4)) as harness:
         harness.enqueue([job("doomed")])
         delivered = harness.drain()
-    (row,) = _rows(sqlite_url, "SELECT state, error_code FROM jobs")
+    (row,) = query_rows(sqlite_url, "SELECT state, error_code FROM jobs")
     assert (row.state, row.error_code) == ("failed", "retries_exhausted")
     assert delivered == 5
 
@@ -142,7 +118,7 @@ def test_occasional_faults_are_retried_to_success(sqlite_url: str) -> None:
         harness.enqueue([job(f"j{n}", line_no=n) for n in range(1, 13)])
         harness.drain()
         stats = harness.sim_stats()
-    assert set(_states(sqlite_url).values()) == {"succeeded"}
+    assert set(job_states(sqlite_url).values()) == {"succeeded"}
     assert all(count == 1 for count in stats["runs_by_job_key"].values())
 
 
@@ -155,7 +131,7 @@ def test_insufficient_quota_stops_the_batch_and_keeps_jobs_resumable(sqlite_url:
         batch = harness.repository.batch("batch")
     assert batch is not None and batch.status == "stopped"
     assert batch.stop_reason is not None and "insufficient_quota" in batch.stop_reason
-    rows = _rows(sqlite_url, "SELECT state, next_wake_at FROM jobs")
+    rows = query_rows(sqlite_url, "SELECT state, next_wake_at FROM jobs")
     parked = [row for row in rows if row.state not in ("succeeded",)]
     assert parked and all(row.state != "failed" and row.next_wake_at is None for row in parked)
 
@@ -165,7 +141,7 @@ def test_rejected_request_fails_the_job_with_the_servers_message(sqlite_url: str
     with step_harness(sqlite_url) as harness:
         harness.enqueue([job("ghost", assistant_id="asst_does_not_exist")])
         harness.drain()
-    (row,) = _rows(sqlite_url, "SELECT state, error_code, error_message FROM jobs")
+    (row,) = query_rows(sqlite_url, "SELECT state, error_code, error_message FROM jobs")
     assert row.state == "failed"
     assert "asst_does_not_exist" in row.error_message
 
@@ -177,7 +153,7 @@ def test_server_429s_pause_and_wait_without_spending_retries(sqlite_url: str) ->
         harness.enqueue([job(f"r{n}", line_no=n) for n in range(1, 7)])
         harness.drain()
         stats = harness.sim_stats()
-    assert set(_states(sqlite_url).values()) == {"succeeded"}
+    assert set(job_states(sqlite_url).values()) == {"succeeded"}
     assert stats["rate_limited"]["requests"] > 0
 
 
@@ -190,7 +166,7 @@ def test_local_budget_keeps_requests_under_the_limit(sqlite_url: str) -> None:
         harness.enqueue([job(f"b{n}", line_no=n) for n in range(1, 7)])
         harness.drain()
         stats = harness.sim_stats()
-    assert set(_states(sqlite_url).values()) == {"succeeded"}
+    assert set(job_states(sqlite_url).values()) == {"succeeded"}
     assert sum(stats["rate_limited"].values()) == 0
 
 
@@ -207,9 +183,9 @@ def test_cancelled_batch_cancels_runs_through_the_api(sqlite_url: str) -> None:
             harness.wake(job_id)
         harness.drain()
         stats = harness.sim_stats()
-    assert set(_states(sqlite_url).values()) == {"cancelled"}
+    assert set(job_states(sqlite_url).values()) == {"cancelled"}
     assert any(key.endswith("/cancel") for key in stats["requests"])
-    statuses = {row.status for row in _rows(sqlite_url, "SELECT status FROM runs")}
+    statuses = {row.status for row in query_rows(sqlite_url, "SELECT status FROM api_objects")}
     assert statuses <= {"cancelled"}
 
 
@@ -226,7 +202,7 @@ def test_tool_errors_follow_the_configured_policy(sqlite_url: str, policy_fail: 
     with step_harness(sqlite_url, tools=registry, config=config) as harness:
         harness.enqueue([job("tool", assistant_id="asst_math", text="What is 2 + 2?")])
         harness.drain()
-    assert _states(sqlite_url) == {"tool": expected}
-    (invocation,) = _rows(sqlite_url, "SELECT name, outcome, error FROM tool_invocations")
+    assert job_states(sqlite_url) == {"tool": expected}
+    (invocation,) = query_rows(sqlite_url, "SELECT name, outcome, error FROM tool_invocations")
     assert (invocation.name, invocation.outcome) == ("calculate", "error")
     assert "backend down" in invocation.error

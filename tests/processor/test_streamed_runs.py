@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from batchrunner.api.client import AssistantsClient
 from batchrunner.backend.assistants import AssistantsBackend
-from batchrunner.backend.base import RunSnapshot
+from batchrunner.backend.base import ObjectSnapshot
 from batchrunner.db.models import Job
 from batchrunner.jobs import JobSpec
 from batchrunner.processor import ProcessorConfig
@@ -29,16 +29,16 @@ class StreamedBackend(AssistantsBackend):
         super().__init__(client)
         self.followed: dict[str, int] = {}
 
-    def create_run(self, thread_id: str, job: JobSpec, run_tag: str) -> RunSnapshot:
-        return replace(super().create_run(thread_id, job, run_tag), streamed=True)
+    def start(self, job: JobSpec, container_id: str | None, tag: str) -> ObjectSnapshot:
+        return replace(super().start(job, container_id, tag), streamed=True)
 
-    def follow_run(self, run_id: str, job_id: int) -> bool:
+    def follow(self, object_id: str, job_id: int) -> bool:
         if self.follows:
-            self.followed[run_id] = job_id
+            self.followed[object_id] = job_id
         return self.follows
 
-    def is_followed(self, run_id: str) -> bool:
-        return run_id in self.followed
+    def is_followed(self, object_id: str) -> bool:
+        return object_id in self.followed
 
 
 class SettledStreams(StreamedBackend):
@@ -49,7 +49,7 @@ def _job_row(url: str, job_id: int) -> Any:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            return conn.execute(sa.select(Job.state, Job.run_id, Job.next_wake_at).where(Job.id == job_id)).one()
+            return conn.execute(sa.select(Job.state, Job.object_id, Job.next_wake_at).where(Job.id == job_id)).one()
     finally:
         engine.dispose()
 
@@ -63,9 +63,9 @@ def test_a_followed_run_waits_for_its_stream_until_the_fallback(sqlite_url: str)
         assert wake == FALLBACK_S and row.state == "running"
         assert row.next_wake_at == harness.clock.now + timedelta(seconds=FALLBACK_S)
         # The stream settles: the job is due now, once, and only for its own run.
-        assert not harness.repository.wake_for_run(job_id, "run_other")
-        assert harness.repository.wake_for_run(job_id, row.run_id)
-        assert not harness.repository.wake_for_run(job_id, row.run_id), "already due"
+        assert not harness.repository.wake_for_object(job_id, "run_other")
+        assert harness.repository.wake_for_object(job_id, row.object_id)
+        assert not harness.repository.wake_for_object(job_id, row.object_id), "already due"
         assert _job_row(sqlite_url, job_id).next_wake_at == harness.clock.now
         # Looked at too early (the run is still going), a followed run is not polled again before the fallback.
         assert harness.processor.advance(job_id) == FALLBACK_S
