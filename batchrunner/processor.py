@@ -272,11 +272,14 @@ class JobProcessor:
         )
 
     def _create_first_object(self, job: JobView) -> float | None:
+        backend = self._backend(job)
         try:
-            snapshot = self._backend(job).start(job.spec, job.container_id, self._attempt_tag(job))
+            snapshot = backend.start(job.spec, job.container_id, self._attempt_tag(job))
         except RateLimitedError:
             raise  # a 429 created nothing
         except RetryableError as error:
+            if not backend.can_adopt():
+                raise  # nothing to look for later: waiting would not avoid the duplicate
             raise UnclearCreation(error) from None
         self._fault("after_run_create")
         return self._after_started(job, snapshot)
@@ -350,14 +353,9 @@ class JobProcessor:
             self._fail(job, code=f"tool_{first.outcome}", message=f"tool {first.name}: {first.error}")
             return None
         outputs = [(result.tool_call_id, result.output) for result in results]
-        try:
-            after = backend.continue_with_tool_outputs(snapshot, job.spec, self._attempt_tag(job), outputs)
-        except RateLimitedError:
-            raise
-        except RetryableError as error:
-            if backend.chains_objects:
-                raise UnclearCreation(error) from None
-            raise
+        # An unclear answer is retried like any other: for a backend that chains objects, the next try
+        # finds the job in requires_action and counts the round it may create twice.
+        after = backend.continue_with_tool_outputs(snapshot, job.spec, self._attempt_tag(job), outputs)
         self._fault("after_tool_outputs")
         TOOL_ROUNDS.labels(backend=backend.name).inc()
         self._observe(after)

@@ -138,6 +138,7 @@ def step_harness(
     fault_hook: FaultHook = no_faults,
     api_timeout: float = 30.0,
     backend_factory: Callable[[AssistantsClient], Backend] = AssistantsBackend,
+    responses_backend_factory: Callable[[ResponsesClient], Backend] = ResponsesBackend,
 ) -> Iterator[StepHarness]:
     clock = FakeClock()
     sim_config = replace(sim or SimConfig(run_duration_min_s=2, run_duration_max_s=8), clock=clock.timestamp)
@@ -146,7 +147,7 @@ def step_harness(
     repository = Repository(make_session_factory(engine), clock=clock)
     client = AssistantsClient("http://sim/v1", "sk-harness", timeout=api_timeout, transport=transport)
     responses_client = ResponsesClient("http://sim/v1", "sk-harness", timeout=api_timeout, transport=transport)
-    backends: list[Backend] = [backend_factory(client), ResponsesBackend(responses_client)]
+    backends: list[Backend] = [backend_factory(client), responses_backend_factory(responses_client)]
     runner = ToolRunner(tools or ToolRegistry.load(), timeout_seconds=5, max_output_chars=4000)
     fleet_budget = budget or MemoryBudget(0, 0, clock=clock.timestamp)
     processor = JobProcessor(

@@ -107,6 +107,7 @@ def _fleet_env(database_url: str, redis_url: str, sim: BackgroundSimulator, metr
         BATCHRUNNER_METRICS_PORT=str(metrics_port),
         BATCHRUNNER_METRICS_DIR=str(metrics_dir),
         BATCHRUNNER_SWEEP_INTERVAL_SECONDS="1",
+        BATCHRUNNER_ASSISTANTS_FILE=str(EXAMPLES.parent / "assistants.yaml"),
         OPENAI_API_KEY=API_KEY,
         **extra,
     )
@@ -141,6 +142,9 @@ def test_every_dashboard_query_returns_data(
             tmp_path / "metrics-happy",
             # Metered but generous: the budget gauges have values without slowing the batch.
             BATCHRUNNER_REQUESTS_PER_MINUTE="60000", BATCHRUNNER_TOKENS_PER_MINUTE="50000000",
+            # Streamed runs (the run-streams gauge) come from the Assistants backend; the troubled fleet
+            # runs the default, Responses.
+            BATCHRUNNER_BACKEND="assistants",
         )
         troubled_env = _fleet_env(
             second_postgres_url, stack.enter_context(scratch_redis_db(TROUBLED_REDIS_DB)), troubled_sim,

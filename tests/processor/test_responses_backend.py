@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 
-from batchrunner.jobs import BackendName, read_job_file
+from batchrunner.api.errors import TransientError
+from batchrunner.backend.base import ObjectSnapshot
+from batchrunner.backend.responses.adapter import ResponsesBackend
+from batchrunner.jobs import BackendName, JobSpec, read_job_file
 from batchrunner.metrics import BLIND_RECREATES
 from batchrunner.processor import ProcessorConfig
 from batchrunner.simulator.config import SimConfig
@@ -137,6 +140,35 @@ def test_cancelled_batch_cancels_responses_through_the_api(sqlite_url: str) -> N
     assert set(job_states(sqlite_url).values()) == {"cancelled"}
     assert sum(stats["requests"]["POST /v1/responses/{response_id}/cancel"].values()) == 3
     assert {row.status for row in query_rows(sqlite_url, "SELECT status FROM api_objects")} == {"cancelled"}
+
+
+class LostCreateAnswer(ResponsesBackend):
+    """The first create reaches the server, but its answer is lost (as with a timeout after the send)."""
+
+    lost = 0
+
+    def start(self, job: JobSpec, container_id: str | None, tag: str) -> ObjectSnapshot:
+        snapshot = super().start(job, container_id, tag)
+        if not LostCreateAnswer.lost:
+            LostCreateAnswer.lost += 1
+            raise TransientError("timed out reading the response", endpoint="/responses", method="POST")
+        return snapshot
+
+
+def test_an_unclear_create_is_retried_at_once_and_counted(sqlite_url: str) -> None:
+    """With nothing to look up, a create whose answer was lost is retried after a short backoff, and counted."""
+    LostCreateAnswer.lost = 0
+    before = BLIND_RECREATES.labels(backend="responses")._value.get()
+    config = ProcessorConfig(retry_base_s=0.5, create_settle_s=15.0)
+    with step_harness(sqlite_url, config=config, responses_backend_factory=LostCreateAnswer) as harness:
+        (job_id,) = harness.enqueue([job("lost", backend=RESPONSES)])
+        delay = harness.processor.advance(job_id)
+        assert delay is not None and delay < 15.0  # backoff, not the settle period
+        harness.drain()
+        stats = harness.sim_stats()
+    assert job_states(sqlite_url) == {"lost": "succeeded"}
+    assert stats["response_chains_by_job_key"] == {"batch/lost#1": 2}
+    assert BLIND_RECREATES.labels(backend="responses")._value.get() == before + 1
 
 
 def test_a_crash_before_the_commit_recreates_the_attempt_and_counts_it(sqlite_url: str) -> None:
