@@ -164,7 +164,24 @@ def _error_fields(response: httpx.Response) -> dict[str, str | None]:
         value = body.get(key) if isinstance(body, dict) else None
         if isinstance(value, str) and value.strip():
             return {"message": _shorten(value), "type": None, "param": None, "code": None}
+    problems = body.get("detail") if isinstance(body, dict) else None
+    if isinstance(problems, list) and problems:
+        return _validation_detail(fallback, problems)
     return {"message": fallback, "type": None, "param": None, "code": None}
+
+
+def _validation_detail(fallback: str, detail: list[Any]) -> dict[str, str | None]:
+    """A FastAPI-style 422 (``{"detail": [{"loc", "msg"}, ...]}``): each field and what was wrong with it."""
+    problems = []
+    for entry in detail:
+        if isinstance(entry, dict):
+            location = ".".join(str(part) for part in entry.get("loc") or () if part != "body")
+            problems.append(f"{location}: {entry.get('msg')}" if location else str(entry.get("msg")))
+    if not problems:
+        return {"message": fallback, "type": None, "param": None, "code": None}
+    first = detail[0] if isinstance(detail[0], dict) else {}
+    param = ".".join(str(part) for part in first.get("loc") or () if part != "body") or None
+    return {"message": _shorten(f"{fallback}: " + "; ".join(problems)), "type": None, "param": param, "code": None}
 
 
 def _should_retry(response: httpx.Response) -> bool | None:

@@ -199,6 +199,12 @@ def test_x_should_retry_overrides_status(
         ),
         (400, '{"error": "plain string error"}', "application/json", "plain string error"),
         (422, '{"detail": "field required"}', "application/json", "field required"),
+        (
+            422,
+            '{"detail": [{"type": "missing", "loc": ["body", "tools", 0, "function"], "msg": "Field required"}]}',
+            "application/json",
+            "HTTP 422 Unprocessable Entity: tools.0.function: Field required",
+        ),
         (400, '{"error": {"type": "invalid_request_error"}}', "application/json", "HTTP 400 Bad Request"),
         (400, "[1, 2]", "application/json", "HTTP 400 Bad Request"),
     ],

@@ -138,3 +138,12 @@ def test_token_estimates_read_the_responses_request() -> None:
     assert spec.request is not None
     instructions = len(spec.request.get("instructions") or "")
     assert estimate_run_tokens(spec) == 100 + -(-instructions // 4) + 300
+
+
+def test_plain_text_parts_of_other_servers_count_as_output() -> None:
+    """A message part sent as {"type": "text"} (not the official output_text) still yields the output text."""
+    message = {"type": "message", "id": "msg-1", "role": "assistant", "content": [{"type": "text", "text": "hi"}]}
+    snapshot = response_snapshot(_response(status="completed", output=[message], usage={"input_tokens": 1,
+                                                                                         "output_tokens": 1}))
+    assert snapshot.messages is not None and [m.text for m in snapshot.messages] == ["hi"]
+    assert snapshot.usage is not None and snapshot.usage.total_tokens == 2

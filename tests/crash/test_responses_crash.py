@@ -57,14 +57,17 @@ def test_sigkilled_workers_lose_nothing_on_the_responses_backend(make_stack: Mak
     assert len(job_keys_in_stats(stats, "responses-sigkill")) == len(jobs)
 
 
-@pytest.mark.parametrize("point", ["after_run_create", "after_tool_outputs"])
-def test_fault_points_on_the_responses_backend_record_one_chain_per_attempt(make_stack: MakeStack, point: str) -> None:
+# A crash probability high enough that "fewer than two crashes" is a rare run (under 0.1 %).
+@pytest.mark.parametrize(("point", "probability"), [("after_run_create", 0.4), ("after_tool_outputs", 0.5)])
+def test_fault_points_on_the_responses_backend_record_one_chain_per_attempt(
+    make_stack: MakeStack, point: str, probability: float
+) -> None:
     """Dying between a create and its commit re-creates the attempt or round once per crash, never more."""
     stack = make_stack(SimConfig(seed=212, run_duration_min_s=0.2, run_duration_max_s=0.6), **RESPONSES)
     jobs = generate_jobs(20, tool_share=0.75 if point == "after_tool_outputs" else 0.25, seed=212, prefix=point)
     batch = f"responses-{point}"
     supervisor = stack.supervise(
-        processes=2, threads=4, BATCHRUNNER_FAULT_POINTS=f"{point}=0.3", BATCHRUNNER_STEP_LEASE_SECONDS="3"
+        processes=2, threads=4, BATCHRUNNER_FAULT_POINTS=f"{point}={probability}", BATCHRUNNER_STEP_LEASE_SECONDS="3"
     )
     stack.enqueue(jobs, batch)
 

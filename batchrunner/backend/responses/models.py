@@ -146,6 +146,10 @@ MessagePart = Annotated[
 ]
 
 
+def _is_plain_text_part(part: Any) -> bool:
+    return isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)
+
+
 class OutputMessageItem(ApiModel):
     """A ``message`` output item: the assistant's text (``output_text`` parts) or a refusal."""
 
@@ -156,8 +160,17 @@ class OutputMessageItem(ApiModel):
     content: Annotated[list[MessagePart], _none_as([])] = Field(default_factory=list)
 
     def text(self) -> str:
-        """The ``output_text`` parts joined (as the SDKs' ``output_text`` does: no separator)."""
-        return "".join(part.text for part in self.content if isinstance(part, OutputTextPart))
+        """The ``output_text`` parts joined (as the SDKs' ``output_text`` does: no separator).
+
+        A part some servers send as ``{"type": "text", "text": ...}`` (not the official type) counts too.
+        """
+        texts = []
+        for part in self.content:
+            if isinstance(part, OutputTextPart):
+                texts.append(part.text)
+            elif isinstance(part, dict) and _is_plain_text_part(part):
+                texts.append(str(part["text"]))
+        return "".join(texts)
 
     def refusals(self) -> list[str]:
         return [part.refusal for part in self.content if isinstance(part, RefusalPart)]
