@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from batchrunner.api.client import AssistantsClient, RequestRecord
-from batchrunner.api.run_streams import RunStreams
-from batchrunner.backend.assistants import AssistantsBackend
+from batchrunner.backend.assistants.adapter import AssistantsBackend
+from batchrunner.backend.assistants.client import AssistantsClient, RequestRecord
+from batchrunner.backend.assistants.streams import RunStreams
 from batchrunner.backend.base import Backend
 from batchrunner.backend.responses.adapter import ResponsesBackend
 from batchrunner.backend.responses.client import ResponsesClient

@@ -1,6 +1,9 @@
-"""HTTP client for the Assistants v2 API: typed models, one place that classifies errors, header parsing."""
+"""What every backend shares: the request pipeline, the one error classifier, header parsing and SSE.
 
-from batchrunner.api.client import AssistantsClient, RequestRecord
+Each backend's client, models and streams live in its package (``batchrunner.backend.assistants``,
+``batchrunner.backend.responses``).
+"""
+
 from batchrunner.api.errors import (
     ApiError,
     AuthenticationError,
@@ -12,14 +15,13 @@ from batchrunner.api.errors import (
     TransientError,
 )
 from batchrunner.api.headers import RateLimitInfo
-from batchrunner.api.models import ApiResponse, Message, ResponseMeta, Run, RunStep, Thread, ToolOutput
+from batchrunner.api.models import ApiResponse, ResponseMeta
+from batchrunner.api.pipeline import RequestRecord
 
 __all__ = [
     "ApiError",
     "ApiResponse",
-    "AssistantsClient",
     "AuthenticationError",
-    "Message",
     "NotFoundError",
     "QuotaExhaustedError",
     "RateLimitInfo",
@@ -28,9 +30,5 @@ __all__ = [
     "RequestRejectedError",
     "ResponseMeta",
     "RetryableError",
-    "Run",
-    "RunStep",
-    "Thread",
-    "ToolOutput",
     "TransientError",
 ]

@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from batchrunner.api.client import AssistantsClient
-from batchrunner.backend.assistants import AssistantsBackend
+from batchrunner.backend.assistants.adapter import AssistantsBackend
+from batchrunner.backend.assistants.client import AssistantsClient
 from batchrunner.backend.base import Backend
 from batchrunner.backend.responses.adapter import ResponsesBackend
 from batchrunner.backend.responses.client import ResponsesClient

@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import pytest
 
-from batchrunner.api.client import AssistantsClient, RequestRecord
 from batchrunner.api.errors import (
     NotFoundError,
     QuotaExhaustedError,
@@ -18,7 +17,8 @@ from batchrunner.api.errors import (
     TransientError,
 )
 from batchrunner.api.headers import RateLimitInfo
-from batchrunner.api.models import ToolOutput
+from batchrunner.backend.assistants.client import AssistantsClient, RequestRecord
+from batchrunner.backend.assistants.models import ToolOutput
 
 PayloadFactory = Callable[..., dict[str, Any]]
 Recorder = Any  # tests/api/conftest.py: Recorder(handler) with .requests and .transport()

@@ -7,12 +7,12 @@ from typing import Any, get_args
 
 import pytest
 
-from batchrunner.api.models import (
+from batchrunner.api.models import ListPage
+from batchrunner.backend.assistants.models import (
     NON_TERMINAL_RUN_STATUSES,
     TERMINAL_RUN_STATUSES,
     FunctionToolCall,
     ImageFileContent,
-    ListPage,
     Message,
     MessageCreationStepDetails,
     RefusalContent,

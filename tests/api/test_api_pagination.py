@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from batchrunner.api.client import AssistantsClient
 from batchrunner.api.errors import TransientError
+from batchrunner.backend.assistants.client import AssistantsClient
 
 PayloadFactory = Callable[..., dict[str, Any]]
 Recorder = Any

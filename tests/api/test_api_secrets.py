@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from batchrunner.api.client import AssistantsClient
 from batchrunner.api.errors import ApiError, AuthenticationError, TransientError
+from batchrunner.backend.assistants.client import AssistantsClient
 
 SECRET = "sk-proj-THIS-MUST-NEVER-LEAK-0123456789"
 Recorder = Any

@@ -10,7 +10,6 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from batchrunner.api.client import ASSISTANTS_HEADERS, AssistantsClient, request_headers
 from batchrunner.api.errors import (
     ApiError,
     AuthenticationError,
@@ -29,6 +28,7 @@ from batchrunner.api.pipeline import (
     check_page_params,
     path_of,
 )
+from batchrunner.backend.assistants.client import ASSISTANTS_HEADERS, AssistantsClient, request_headers
 
 SECRET = "sk-pipeline-secret-0123456789"
 TEMPLATE = "/things/{thing_id}"

@@ -17,8 +17,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from batchrunner.api.errors import RateLimitedError, RequestRejectedError, RetryableError
-from batchrunner.api.run_streams import RunStreams
 from batchrunner.api.sse import Event, EventParser
+from batchrunner.backend.assistants.streams import RunStreams
 from batchrunner.testing.payloads import run_payload
 from batchrunner.testing.processes import free_port
 

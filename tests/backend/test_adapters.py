@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from batchrunner.api.models import ApiResponse, ResponseMeta, Run
-from batchrunner.backend.assistants import snapshot_of as run_snapshot
+from batchrunner.api.models import ApiResponse, ResponseMeta
+from batchrunner.backend.assistants.adapter import snapshot_of as run_snapshot
+from batchrunner.backend.assistants.models import Run
 from batchrunner.backend.base import OutputItemRecord
 from batchrunner.backend.responses.adapter import continuation_body, create_body
 from batchrunner.backend.responses.adapter import snapshot_of as response_snapshot

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from batchrunner.api.client import AssistantsClient
 from batchrunner.api.errors import RateLimitedError
-from batchrunner.api.models import ToolOutput
+from batchrunner.backend.assistants.client import AssistantsClient
+from batchrunner.backend.assistants.models import ToolOutput
 from batchrunner.testing.openapi_contract import ContractCheckingTransport, OpenApiContract
 
 FUNCTION_TOOL = {

@@ -7,7 +7,7 @@ from typing import get_args
 import pytest
 from pydantic import BaseModel
 
-from batchrunner.api.models import (
+from batchrunner.backend.assistants.models import (
     NON_TERMINAL_RUN_STATUSES,
     TERMINAL_RUN_STATUSES,
     Message,

@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import pytest
 
-from batchrunner.api.client import AssistantsClient
 from batchrunner.api.errors import (
     ApiError,
     NotFoundError,
@@ -19,7 +18,8 @@ from batchrunner.api.errors import (
     RequestRejectedError,
     TransientError,
 )
-from batchrunner.api.models import Run, ToolOutput
+from batchrunner.backend.assistants.client import AssistantsClient
+from batchrunner.backend.assistants.models import Run, ToolOutput
 from batchrunner.testing.openapi_contract import ContractCheckingTransport, OpenApiContract
 
 simulator = pytest.importorskip("batchrunner.simulator")

@@ -8,8 +8,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from batchrunner.api.client import AssistantsClient
-from batchrunner.backend.assistants import AssistantsBackend
+from batchrunner.backend.assistants.adapter import AssistantsBackend
+from batchrunner.backend.assistants.client import AssistantsClient
 from batchrunner.backend.base import ObjectSnapshot
 from batchrunner.db.models import Job
 from batchrunner.jobs import JobSpec

@@ -21,11 +21,12 @@ from typing import Any
 
 import httpx
 
-from batchrunner.api.client import ASSISTANTS_HEADERS
 from batchrunner.api.errors import ApiError, TransientError
-from batchrunner.api.models import ApiResponse, Run
+from batchrunner.api.models import ApiResponse
 from batchrunner.api.pipeline import PipelineSteps, RequestRecord, path_of, response_meta
 from batchrunner.api.sse import EventParser
+from batchrunner.backend.assistants.client import ASSISTANTS_HEADERS
+from batchrunner.backend.assistants.models import Run
 
 log = logging.getLogger(__name__)
 

@@ -7,15 +7,15 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from batchrunner.api.client import (
+from batchrunner.backend.assistants.client import (
     CREATE_RUN_PATH,
     SUBMIT_TOOL_OUTPUTS_PATH,
     ApiResponse,
     AssistantsClient,
     tool_outputs_body,
 )
-from batchrunner.api.models import Message, Run, RunStep, ToolOutput
-from batchrunner.api.run_streams import RunStreams
+from batchrunner.backend.assistants.models import Message, Run, RunStep, ToolOutput
+from batchrunner.backend.assistants.streams import RunStreams
 from batchrunner.backend.base import (
     TAG_KEY,
     DetailRecord,

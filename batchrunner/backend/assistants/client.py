@@ -14,16 +14,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from batchrunner.api.errors import TransientError
-from batchrunner.api.models import (
-    ApiResponse,
-    ListPage,
-    Message,
-    ResponseMeta,
-    Run,
-    RunStep,
-    Thread,
-    ToolOutput,
-)
+from batchrunner.api.models import ApiResponse, ListPage, ResponseMeta
 from batchrunner.api.pipeline import (
     MAX_PAGE_SIZE,
     PipelineClient,
@@ -35,6 +26,7 @@ from batchrunner.api.pipeline import (
     path_of,
     report_request,
 )
+from batchrunner.backend.assistants.models import Message, Run, RunStep, Thread, ToolOutput
 
 __all__ = [
     "ASSISTANTS_HEADERS",
