@@ -291,8 +291,8 @@ class JobProcessor:
             return self._finish(self._repo.record_started(job, snapshot), snapshot)
         delay = self._next_look(job, snapshot)
         job = self._repo.record_started(job, snapshot, reschedule_at=self._wake_at(delay))
-        if snapshot.needs_tool_outputs:
-            return self._reschedule(job, 0.0)
+        if snapshot.needs_tool_outputs:  # answered at once (a server that ignores background): no look needed
+            return self._answer_tools(job, snapshot)
         return self._hand_to_stream(job, snapshot, delay)
 
     def _attempt_tag(self, job: JobView) -> str:
@@ -363,8 +363,8 @@ class JobProcessor:
             return self._finish(self._repo.record_continued(job, after), after)
         delay = self._next_look(job, after)
         job = self._repo.record_continued(job, after, reschedule_at=self._wake_at(delay))
-        if after.needs_tool_outputs:
-            return self._reschedule(job, 0.0)
+        if after.needs_tool_outputs:  # the next round is already asked for: answer it in this step
+            return self._answer_tools(job, after)
         return self._hand_to_stream(job, after, delay)
 
     def _finish(self, job: JobView, snapshot: ObjectSnapshot) -> float | None:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from batchrunner.api.errors import TransientError
-from batchrunner.backend.base import ObjectSnapshot
-from batchrunner.backend.responses.adapter import ResponsesBackend
+from batchrunner.backend.base import Handle, ObjectSnapshot
+from batchrunner.backend.responses.adapter import ResponsesBackend, continuation_body, create_body, snapshot_of
 from batchrunner.jobs import BackendName, JobSpec, read_job_file
 from batchrunner.metrics import BLIND_RECREATES
 from batchrunner.processor import ProcessorConfig
@@ -153,6 +153,35 @@ class LostCreateAnswer(ResponsesBackend):
             LostCreateAnswer.lost += 1
             raise TransientError("timed out reading the response", endpoint="/responses", method="POST")
         return snapshot
+
+
+class SynchronousServer(ResponsesBackend):
+    """A server that ignores ``background``: each create answers with the finished response; nothing is looked up."""
+
+    def start(self, job: JobSpec, container_id: str | None, tag: str) -> ObjectSnapshot:
+        body = {key: value for key, value in create_body(job, tag).items() if key != "background"}
+        return snapshot_of(self._client.create_response(body))
+
+    def continue_with_tool_outputs(
+        self, current: ObjectSnapshot, job: JobSpec, tag: str, outputs: list[tuple[str, str]]
+    ) -> ObjectSnapshot:
+        body = continuation_body(job, tag, current.object_id, outputs)
+        del body["background"]
+        return snapshot_of(self._client.create_response(body))
+
+    def look(self, handle: Handle) -> ObjectSnapshot:
+        raise AssertionError(f"looked up {handle.object_id}: a finished answer needs no look")
+
+
+def test_a_server_that_answers_at_once_needs_no_look_even_with_a_tool_round(sqlite_url: str) -> None:
+    """A create answered completed (tool calls included) is handled in the same step: no GET, no second step."""
+    with step_harness(sqlite_url, responses_backend_factory=SynchronousServer) as harness:
+        (job_id,) = harness.enqueue([_math_job()])
+        assert harness.processor.advance(job_id) is None  # done in one step
+        stats = harness.sim_stats()
+    assert job_states(sqlite_url) == {"math": "succeeded"}
+    assert "GET /v1/responses/{response_id}" not in stats["requests"]
+    assert [row.round for row in query_rows(sqlite_url, "SELECT round FROM api_objects ORDER BY round")] == [0, 1]
 
 
 def test_an_unclear_create_is_retried_at_once_and_counted(sqlite_url: str) -> None:
