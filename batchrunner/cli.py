@@ -193,6 +193,11 @@ def results(batch: str, output: TextIO) -> None:
 @click.option("--fault-drop-rate", default=0.0, type=float, help="Share of connections dropped.")
 @click.option("--fault-slow-rate", default=0.0, type=float, help="Share of slow responses.")
 @click.option("--fault-slow-seconds", default=0.0, type=float, help="Delay of a slow response.")
+@click.option("--incomplete-rate", default=0.0, type=float, help="Share of responses ending incomplete.")
+@click.option(
+    "--response-retention", default=2_592_000.0, show_default=True, type=float,
+    help="Seconds a stored response stays retrievable (then 404).",
+)
 def simulate(
     host: str,
     port: int,
@@ -209,8 +214,10 @@ def simulate(
     fault_drop_rate: float,
     fault_slow_rate: float,
     fault_slow_seconds: float,
+    incomplete_rate: float,
+    response_retention: float,
 ) -> None:
-    """Serve the Assistants API simulator (under /v1) until interrupted."""
+    """Serve the API simulator (Responses and Assistants, under /v1) until interrupted."""
     from batchrunner.simulator.config import SimConfig
     from batchrunner.simulator.server import serve
 
@@ -228,6 +235,8 @@ def simulate(
         fault_drop_rate=fault_drop_rate,
         fault_slow_rate=fault_slow_rate,
         fault_slow_seconds=fault_slow_seconds,
+        response_incomplete_rate=incomplete_rate,
+        response_retention_s=response_retention,
     )
     click.echo(f"simulator on http://{host}:{port}/v1 (seed {seed})", err=True)
     serve(host, port, config)
