@@ -61,7 +61,13 @@ class SimulatorProcess:
         self.root_url = f"http://127.0.0.1:{port}"
         self.base_url = f"{self.root_url}/v1"
         self._argv = [
-            sys.executable, "-m", "bench.simserver", "--port", str(port), "--config", json.dumps(asdict(settings))
+            sys.executable,
+            "-m",
+            "bench.simserver",
+            "--port",
+            str(port),
+            "--config",
+            json.dumps(asdict(settings)),
         ]
         self._log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
@@ -102,16 +108,42 @@ class SimulatorProcess:
         data: list[dict[str, Any]] = self._http.get(f"{self.root_url}/_bench/runs", params={"since": since}).json()
         return data
 
+    def responses(self, since: float) -> list[dict[str, Any]]:
+        url = f"{self.root_url}/_bench/responses"
+        data: list[dict[str, Any]] = self._http.get(url, params={"since": since}).json()
+        return data
+
 
 class BaselineProcess:
-    """``python -m bench.baseline`` over a job file; ``result()`` waits and reads its output."""
+    """``python -m <module>`` over a job file; ``result()`` waits and reads its output.
 
-    def __init__(self, jobs_path: Path, threads: int, base_url: str, work_dir: Path, env: Mapping[str, str]) -> None:
+    ``module`` is ``bench.baseline`` (Assistants) or ``bench.baseline_responses`` (Responses); both
+    take the same arguments and write the same kind of result.
+    """
+
+    def __init__(
+        self,
+        jobs_path: Path,
+        threads: int,
+        base_url: str,
+        work_dir: Path,
+        env: Mapping[str, str],
+        module: str = "bench.baseline",
+    ) -> None:
         self._out = work_dir / "baseline-result.json"
         self._log_path = work_dir / "baseline.log"
         argv = [
-            sys.executable, "-m", "bench.baseline", "--jobs", str(jobs_path), "--threads", str(threads),
-            "--base-url", base_url, "--out", str(self._out),
+            sys.executable,
+            "-m",
+            module,
+            "--jobs",
+            str(jobs_path),
+            "--threads",
+            str(threads),
+            "--base-url",
+            base_url,
+            "--out",
+            str(self._out),
         ]
         self._process = _spawn(argv, self._log_path, env)
 

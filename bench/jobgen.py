@@ -17,6 +17,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
+from batchrunner.jobfile.assistants import load_assistants
+from batchrunner.jobs import BackendName, read_job_file
+
 Job = dict[str, Any]
 Generator = Callable[..., list[Job]]
 
@@ -88,4 +91,19 @@ def make_jobs(count: int, tool_share: float, seed: int = 1) -> tuple[list[Job], 
 
 def write_jobs(jobs: Sequence[Job], path: Path) -> Path:
     path.write_text("".join(json.dumps(job) + "\n" for job in jobs), encoding="utf-8")
+    return path
+
+
+def write_response_requests(jobs_path: Path, assistants_path: Path, path: Path) -> Path:
+    """The job file's jobs as the Responses baseline reads them: ``{"custom_id", "request"}`` per line.
+
+    ``request`` is the full ``POST /v1/responses`` body batchrunner resolves for the job (the assistant's
+    model, instructions and tools from ``assistants_path``, the job's params and input), without the
+    ``background`` and ``store`` the loop adds.
+    """
+    specs = read_job_file(
+        jobs_path, default_backend=BackendName.RESPONSES, assistants=load_assistants(assistants_path)
+    ).jobs
+    lines = [json.dumps({"custom_id": spec.custom_id, "request": spec.request}) + "\n" for spec in specs]
+    path.write_text("".join(lines), encoding="utf-8")
     return path

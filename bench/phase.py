@@ -19,6 +19,7 @@ class PhaseFigures:
     failed_rate_limit: int
     failed_other: int
     requests_per_job: float
+    # Assistants: implied by the poll hints; Responses (no hint): implied by polling at the poll interval.
     min_requests_per_job: float
     per_route: dict[str, float]  # requests per job, by "METHOD /route"
     delay_p50_s: float  # run finished at the API -> its outcome committed (batchrunner) / in hand (SDK)
@@ -34,4 +35,6 @@ class PhaseFigures:
     ready_messages_peak: float = float("nan")
     tool_runs_per_call: float = float("nan")  # tool handler runs per tool call the simulator planned
     budget_waits_per_job: float = float("nan")  # steps deferred by the fleet budget (worker counter)
+    # Responses only: a create and one retrieval per response, what a client knowing every end would need.
+    floor_requests_per_job: float = float("nan")
     notes: list[str] = field(default_factory=list)

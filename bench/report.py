@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from bench.figures import duration, fmt, mib, ratio, render_table, short_route, verdict
 from bench.phase import PhaseFigures
@@ -18,7 +19,27 @@ def _share(part: float, whole: float) -> str:
     return "n/a" if not whole else f"{100.0 * part / whole:.2f} %"
 
 
-def _phase_rows(phases: Sequence[PhaseFigures], rpm: int) -> list[list[str]]:
+@dataclass(frozen=True)
+class Wording:
+    """What the rows that differ between the backends say."""
+
+    objects: str  # what a job makes at the API: "runs" or "responses"
+    last_start: str  # the end of the window while jobs wait to start
+    minimum: str  # the minimum requests row
+    floor: bool  # a floor row (a create and one retrieval per response)
+
+
+ASSISTANTS_WORDING = Wording("runs", "last run created", "minimum implied by poll hints", False)
+
+
+def responses_wording(poll_interval_s: float) -> Wording:
+    """The Responses API sends no poll hint: its minimum is that of polling every ``poll_interval_s``."""
+    return Wording(
+        "responses", "last job's first response created", f"minimum polling every {poll_interval_s:g} s (no hint)", True
+    )
+
+
+def _phase_rows(phases: Sequence[PhaseFigures], rpm: int, words: Wording = ASSISTANTS_WORDING) -> list[list[str]]:
     """Metric rows: one cell per phase, then the target and the verdict (on the first phase)."""
     main = phases[0]
     other = phases[1] if len(phases) > 1 else None
@@ -35,29 +56,63 @@ def _phase_rows(phases: Sequence[PhaseFigures], rpm: int) -> list[list[str]]:
     rows = [
         ["jobs (finished)", *cells(lambda p: f"{p.jobs} ({p.finished_jobs})"), "", ""],
         ["wall time, first request -> last result", *cells(lambda p: duration(p.wall_s)), "", ""],
-        ["jobs per minute", *cells(lambda p: fmt(p.jobs_per_min)), f">= {SPEEDUP_TARGET:.0f}x baseline",
-         speedup_verdict],
-        ["ceiling the limit implies (rpm / min req per job)",
-         *cells(lambda p: fmt(ratio(rpm, p.min_requests_per_job)) if rpm else "no limit"), "", ""],
-        ["served requests/min while jobs wait to start",
-         *cells(lambda p: f"{fmt(p.served_per_min_queued, 0)} ({_share(p.served_per_min_queued, rpm)})"),
-         f">= {SERVED_SHARE_TARGET:.0%} of {rpm}" if rpm else "",
-         verdict(served_share >= SERVED_SHARE_TARGET) if rpm else "n/a"],
-        ["  (window: first request -> last run created)", *cells(lambda p: duration(p.queued_window_s)), "", ""],
-        ["429 answers (share of requests)", *cells(lambda p: f"{p.limited} ({_share(p.limited, p.requests)})"),
-         f"<= {LIMITED_SHARE_TARGET:.1%}", verdict(limited_share <= LIMITED_SHARE_TARGET)],
-        ["jobs failed: rate limiting / other", *cells(lambda p: f"{p.failed_rate_limit} / {p.failed_other}"),
-         "0 for rate limiting", verdict(main.failed_rate_limit == 0)],
-        ["runs open at the API, mean while queued", *cells(lambda p: fmt(p.active_runs_mean)), "", ""],
-        ["runs finished, not yet recorded, mean while queued", *cells(lambda p: fmt(p.awaiting_record_mean)), "",
-         ""],
-        ["wake-ups due, waiting in the broker: mean while queued / peak",
-         *cells(lambda p: f"{fmt(p.ready_messages_mean, 0)} / {fmt(p.ready_messages_peak, 0)}"), "", ""],
+        [
+            "jobs per minute",
+            *cells(lambda p: fmt(p.jobs_per_min)),
+            f">= {SPEEDUP_TARGET:.0f}x baseline",
+            speedup_verdict,
+        ],
+        [
+            "ceiling the limit implies (rpm / min req per job)",
+            *cells(lambda p: fmt(ratio(rpm, p.min_requests_per_job)) if rpm else "no limit"),
+            "",
+            "",
+        ],
+        [
+            "served requests/min while jobs wait to start",
+            *cells(lambda p: f"{fmt(p.served_per_min_queued, 0)} ({_share(p.served_per_min_queued, rpm)})"),
+            f">= {SERVED_SHARE_TARGET:.0%} of {rpm}" if rpm else "",
+            verdict(served_share >= SERVED_SHARE_TARGET) if rpm else "n/a",
+        ],
+        [f"  (window: first request -> {words.last_start})", *cells(lambda p: duration(p.queued_window_s)), "", ""],
+        [
+            "429 answers (share of requests)",
+            *cells(lambda p: f"{p.limited} ({_share(p.limited, p.requests)})"),
+            f"<= {LIMITED_SHARE_TARGET:.1%}",
+            verdict(limited_share <= LIMITED_SHARE_TARGET),
+        ],
+        [
+            "jobs failed: rate limiting / other",
+            *cells(lambda p: f"{p.failed_rate_limit} / {p.failed_other}"),
+            "0 for rate limiting",
+            verdict(main.failed_rate_limit == 0),
+        ],
+        [f"{words.objects} open at the API, mean while queued", *cells(lambda p: fmt(p.active_runs_mean)), "", ""],
+        [
+            f"{words.objects} finished, not yet recorded, mean while queued",
+            *cells(lambda p: fmt(p.awaiting_record_mean)),
+            "",
+            "",
+        ],
+        [
+            "wake-ups due, waiting in the broker: mean while queued / peak",
+            *cells(lambda p: f"{fmt(p.ready_messages_mean, 0)} / {fmt(p.ready_messages_peak, 0)}"),
+            "",
+            "",
+        ],
         ["API requests per job", *cells(lambda p: fmt(p.requests_per_job, 2)), "", ""],
-        ["  minimum implied by poll hints", *cells(lambda p: fmt(p.min_requests_per_job, 2)), "", ""],
-        ["  ratio to the minimum", *cells(lambda p: fmt(ratio(p.requests_per_job, p.min_requests_per_job), 2) + "x"),
-         f"<= {REQUESTS_RATIO_TARGET}x", verdict(requests_ratio <= REQUESTS_RATIO_TARGET)],
+        [f"  {words.minimum}", *cells(lambda p: fmt(p.min_requests_per_job, 2)), "", ""],
+        [
+            "  ratio to the minimum",
+            *cells(lambda p: fmt(ratio(p.requests_per_job, p.min_requests_per_job), 2) + "x"),
+            f"<= {REQUESTS_RATIO_TARGET}x",
+            verdict(requests_ratio <= REQUESTS_RATIO_TARGET),
+        ],
     ]
+    if words.floor:
+        rows.append(
+            ["  floor: create + 1 retrieval per response", *cells(lambda p: fmt(p.floor_requests_per_job, 2)), "", ""]
+        )
     routes = sorted({route for phase in phases for route in phase.per_route})
     for route in routes:
         per_job = [fmt(phase.per_route.get(route, 0.0), 2) for phase in phases]
@@ -74,9 +129,9 @@ def _phase_rows(phases: Sequence[PhaseFigures], rpm: int) -> list[list[str]]:
     return rows
 
 
-def throughput_table(phases: Sequence[PhaseFigures], rpm: int) -> str:
+def throughput_table(phases: Sequence[PhaseFigures], rpm: int, words: Wording = ASSISTANTS_WORDING) -> str:
     header = ["metric", *(phase.name for phase in phases), "target", "verdict"]
-    return render_table(header, _phase_rows(phases, rpm))
+    return render_table(header, _phase_rows(phases, rpm, words))
 
 
 def long_table(rows: Sequence[tuple[str, str]]) -> str:

@@ -1,7 +1,8 @@
 """A once-a-second time series of what the benchmark watches, taken on a background thread.
 
-Each sample has the simulator's cumulative request counts and its active runs, the jobs by state in
-the database (when one is given) and the CPU time and memory of the measured process tree.
+Each sample has the simulator's cumulative request counts and its active runs or responses (a phase
+uses one backend, so the two are summed), the jobs by state in the database (when one is given) and
+the CPU time and memory of the measured process tree.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 from bench.proctree import TreeSample, sample_tree
 
 RETRIEVE_RUN = "GET /v1/threads/{thread_id}/runs/{run_id}"
+RETRIEVE_RESPONSE = "GET /v1/responses/{response_id}"
 
 
 @dataclass(frozen=True)
@@ -25,20 +27,25 @@ class Sample:
     at: float
     requests: int  # answered or dropped, any status
     limited: int  # answered 429
-    retrieves: int  # GET run, any status
-    active_runs: int
+    retrieves: int  # GET run or GET response, any status
+    active_runs: int  # runs or responses queued or in progress at the API
     job_states: dict[str, int]
     tree: TreeSample | None
     ready_messages: int  # wake-ups due and waiting in the broker for a worker thread
 
 
 def request_totals(stats: dict[str, Any]) -> tuple[int, int, int]:
-    """(all requests, 429 answers, run retrievals) from a /_sim/stats body."""
+    """(all requests, 429 answers, run and response retrievals) from a /_sim/stats body."""
     routes: dict[str, dict[str, int]] = stats["requests"]
     total = sum(sum(statuses.values()) for statuses in routes.values())
     limited = sum(statuses.get("429", 0) for statuses in routes.values())
-    retrieves = sum(routes.get(RETRIEVE_RUN, {}).values())
+    retrieves = sum(sum(routes.get(route, {}).values()) for route in (RETRIEVE_RUN, RETRIEVE_RESPONSE))
     return total, limited, retrieves
+
+
+def active_objects(stats: dict[str, Any]) -> int:
+    """Runs and responses still queued or in progress (or, for runs, waiting for tool outputs)."""
+    return int(stats["active_runs"]) + int(stats.get("active_responses", 0))
 
 
 def job_states(engine: sa.Engine) -> dict[str, int]:
@@ -73,7 +80,7 @@ class Sampler:
             requests=total,
             limited=limited,
             retrieves=retrieves,
-            active_runs=int(stats["active_runs"]),
+            active_runs=active_objects(stats),
             job_states=job_states(self.engine) if self.engine is not None else {},
             tree=sample_tree(self.root_pid) if self.root_pid is not None else None,
             ready_messages=int(self.broker.llen(self.ready_queue_key)) if self.broker is not None else 0,

@@ -21,7 +21,11 @@ from batchrunner.testing.processes import WorkerProcess, run_cli
 from bench.children import REPO, SimulatorProcess
 from bench.figures import (
     COLLECT_REQUESTS_BATCHRUNNER,
+    first_request_at,
+    last_start_at,
     mean_minimum_requests,
+    mean_response_floor,
+    mean_response_minimum,
     percentile,
     ratio,
     requests_by_route,
@@ -51,6 +55,8 @@ class WorkerContext:
     batch: str
     broker: redis.Redis
     ready_queue_key: str  # the Redis list of Dramatiq messages ready to be processed
+    backend: str = "assistants"  # "assistants" (runs) or "responses" (chains of responses)
+    poll_interval_s: float = 2.0  # BATCHRUNNER_POLL_INTERVAL_SECONDS: how often a response is polled, young
 
 
 @dataclass
@@ -59,7 +65,7 @@ class WorkerRun:
 
     figures: PhaseFigures
     sampler: Sampler
-    runs: list[dict[str, Any]]
+    runs: list[dict[str, Any]]  # /_bench/runs (Assistants) or /_bench/responses (Responses) records
     enqueue_s: float
     diagnostics: dict[str, float]
 
@@ -98,24 +104,33 @@ def scrape_metrics(port: int) -> dict[str, float]:
 def _job_outcomes(engine: sa.Engine) -> tuple[int, int, float | None]:
     """(jobs failed because of rate limiting, jobs ended otherwise than succeeded, last finish time)."""
     with engine.connect() as conn:
-        rate_limited = conn.scalar(sa.text(
-            "SELECT count(*) FROM jobs WHERE state IN ('failed', 'expired', 'incomplete') AND ("
-            " error_code ILIKE '%rate_limit%' OR error_code ILIKE '%quota%' OR error_message ILIKE '%rate limit%')"
-        ))
-        unsuccessful = conn.scalar(sa.text(
-            "SELECT count(*) FROM jobs WHERE state IN ('failed', 'cancelled', 'expired', 'incomplete')"
-        ))
+        rate_limited = conn.scalar(
+            sa.text(
+                "SELECT count(*) FROM jobs WHERE state IN ('failed', 'expired', 'incomplete') AND ("
+                " error_code ILIKE '%rate_limit%' OR error_code ILIKE '%quota%' OR error_message ILIKE '%rate limit%')"
+            )
+        )
+        unsuccessful = conn.scalar(
+            sa.text("SELECT count(*) FROM jobs WHERE state IN ('failed', 'cancelled', 'expired', 'incomplete')")
+        )
         last = conn.scalar(sa.text("SELECT extract(epoch FROM max(finished_at)) FROM jobs"))
     return int(rate_limited or 0), int(unsuccessful or 0), float(last) if last is not None else None
 
 
 def record_delays(engine: sa.Engine, runs: list[dict[str, Any]]) -> list[float]:
-    """Seconds from each run finishing (the simulator's exact time) to its outcome being committed."""
+    """Seconds from each run or response finishing (the simulator's exact time) to its outcome being committed.
+
+    batchrunner keeps every run, and every response of a chain, in ``api_objects`` under its API id.
+    """
     with engine.connect() as conn:
-        recorded: dict[str, float] = dict(conn.execute(sa.text(
-            "SELECT api_id, extract(epoch FROM finished_recorded_at) FROM api_objects"
-            " WHERE finished_recorded_at IS NOT NULL"
-        )).all())
+        recorded: dict[str, float] = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT api_id, extract(epoch FROM finished_recorded_at) FROM api_objects"
+                    " WHERE finished_recorded_at IS NOT NULL"
+                )
+            ).all()
+        )
     return [
         float(recorded[run["id"]]) - run["finished_at"]
         for run in runs
@@ -151,8 +166,8 @@ def _figures(
 ) -> PhaseFigures:
     last = sampler.latest()
     stats = ctx.sim.stats()
-    first_request = min((run["thread_created_at"] for run in runs), default=last.at)
-    last_start = max((run["created_at"] for run in runs), default=last.at)
+    first_request = first_request_at(runs, default=last.at)
+    last_start = last_start_at(runs, default=last.at)
     rate_limited, unsuccessful, last_finish = _job_outcomes(ctx.engine)
     done = finished(last)
     end = last_finish if done == jobs and last_finish is not None else last.at
@@ -176,7 +191,12 @@ def _figures(
         failed_rate_limit=rate_limited,
         failed_other=unsuccessful - rate_limited,
         requests_per_job=ratio(sum(by_route.values()), jobs),
-        min_requests_per_job=mean_minimum_requests(runs, ctx.poll_hint_s, COLLECT_REQUESTS_BATCHRUNNER),
+        min_requests_per_job=(
+            mean_response_minimum(runs, ctx.poll_interval_s)
+            if ctx.backend == "responses"
+            else mean_minimum_requests(runs, ctx.poll_hint_s, COLLECT_REQUESTS_BATCHRUNNER)
+        ),
+        floor_requests_per_job=mean_response_floor(runs) if ctx.backend == "responses" else float("nan"),
         per_route={route: count / jobs for route, count in sorted(by_route.items())},
         delay_p50_s=percentile(delays, 0.5),
         delay_p95_s=percentile(delays, 0.95),
@@ -216,7 +236,7 @@ def _finish(
     ctx: WorkerContext, sampler: Sampler, phase_start: float, jobs: int, cpu_before: float, enqueue_s: float
 ) -> WorkerRun:
     sampler.stop()
-    runs = ctx.sim.runs(since=phase_start)
+    runs = ctx.sim.responses(since=phase_start) if ctx.backend == "responses" else ctx.sim.runs(since=phase_start)
     diagnostics = scrape_metrics(ctx.metrics_port)
     figures = _figures(ctx, sampler, runs, jobs, cpu_before, diagnostics)
     if sampler.errors:
