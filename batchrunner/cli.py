@@ -195,7 +195,10 @@ def results(batch: str, output: TextIO) -> None:
 @click.option("--fault-slow-seconds", default=0.0, type=float, help="Delay of a slow response.")
 @click.option("--incomplete-rate", default=0.0, type=float, help="Share of responses ending incomplete.")
 @click.option(
-    "--response-retention", default=2_592_000.0, show_default=True, type=float,
+    "--response-retention",
+    default=2_592_000.0,
+    show_default=True,
+    type=float,
     help="Seconds a stored response stays retrievable (then 404).",
 )
 def simulate(

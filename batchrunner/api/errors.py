@@ -216,9 +216,7 @@ def _reset_for(kind: str | None, info: RateLimitInfo | None) -> float | None:
     return None
 
 
-def classify_response(
-    response: httpx.Response, *, endpoint: str | None = None, method: str | None = None
-) -> ApiError:
+def classify_response(response: httpx.Response, *, endpoint: str | None = None, method: str | None = None) -> ApiError:
     """The exception for a response whose status is not 2xx (see the tree in this module's docstring)."""
     status = response.status_code
     body = _error_fields(response)
@@ -269,13 +267,9 @@ _TRANSPORT_DESCRIPTIONS: tuple[tuple[type[httpx.TransportError], str], ...] = (
 )
 
 
-def classify_transport_error(
-    exc: httpx.TransportError, endpoint: str, *, method: str | None = None
-) -> TransientError:
+def classify_transport_error(exc: httpx.TransportError, endpoint: str, *, method: str | None = None) -> TransientError:
     """A ``TransientError`` describing a request that got no response (the exception is not chained)."""
-    description = next(
-        (text for kind, text in _TRANSPORT_DESCRIPTIONS if isinstance(exc, kind)), "transport error"
-    )
+    description = next((text for kind, text in _TRANSPORT_DESCRIPTIONS if isinstance(exc, kind)), "transport error")
     # str(exc) of httpx errors is the socket-level reason ("[Errno 111] Connection refused"), never headers.
     detail = _shorten(str(exc.args[0])) if exc.args and isinstance(exc.args[0], str) else ""
     message = f"{description} ({type(exc).__name__}{': ' + detail if detail else ''})"

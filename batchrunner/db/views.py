@@ -54,9 +54,7 @@ usage_by_batch: TableClause = table(
 usage_by_assistant: TableClause = table(
     USAGE_BY_ASSISTANT, column("batch_id", Integer()), column("assistant_id", String()), *_sums()
 )
-usage_by_model: TableClause = table(
-    USAGE_BY_MODEL, column("batch_id", Integer()), column("model", String()), *_sums()
-)
+usage_by_model: TableClause = table(USAGE_BY_MODEL, column("batch_id", Integer()), column("model", String()), *_sums())
 # ``day`` is left untyped: a date on Postgres, text on SQLite.
 usage_by_day: TableClause = table(
     USAGE_BY_DAY, column("batch_id", Integer()), column("day"), column("model", String()), *_sums()

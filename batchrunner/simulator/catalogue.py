@@ -29,9 +29,7 @@ CURRENT_TIME_TOOL: dict[str, Any] = {
         "description": "Return the current date and time in a time zone.",
         "parameters": {
             "type": "object",
-            "properties": {
-                "timezone": {"type": "string", "description": "IANA zone name, e.g. Europe/Paris"}
-            },
+            "properties": {"timezone": {"type": "string", "description": "IANA zone name, e.g. Europe/Paris"}},
         },
     },
 }

@@ -167,9 +167,7 @@ def _create_answer(store: Store, run: Run, at: float, prompt: int) -> None:
     else:
         reply = compose_reply(run.user_text, run.plan.rng, run.response_format)
     completion = estimate_tokens(reply)
-    budget = (
-        None if run.max_completion_tokens is None else run.max_completion_tokens - run.spent.completion_tokens
-    )
+    budget = None if run.max_completion_tokens is None else run.max_completion_tokens - run.spent.completion_tokens
     cut_short = budget is not None and completion > budget
     if budget is not None and cut_short:
         reply, completion = truncate_to_tokens(reply, budget), max(budget, 0)
@@ -220,9 +218,7 @@ def _finish(store: Store, run: Run, status: str, at: float) -> None:
     """Enter a terminal status and close the steps still in progress."""
     run.status = status
     run.required_action = None
-    step_status = {"failed": "failed", "expired": "expired", "cancelled": "cancelled"}.get(
-        status, "completed"
-    )
+    step_status = {"failed": "failed", "expired": "expired", "cancelled": "cancelled"}.get(status, "completed")
     for step_id in run.step_ids:
         step = store.steps[step_id]
         if step.status != "in_progress":
@@ -268,9 +264,7 @@ def submit_tool_outputs(store: Store, run: Run, outputs: list[ToolOutput]) -> No
     step = store.steps[run.tool_step_id]
     for call in step.step_details["tool_calls"]:
         call["function"]["output"] = by_id[call["id"]]
-    run.tool_results = [
-        (call["function"]["name"], by_id[call["id"]]) for call in step.step_details["tool_calls"]
-    ]
+    run.tool_results = [(call["function"]["name"], by_id[call["id"]]) for call in step.step_details["tool_calls"]]
     step.status, step.completed_at, step.usage = "completed", now, run.spent_pending
     _publish_step(run, step)
     run.spent = run.spent + run.spent_pending

@@ -28,9 +28,7 @@ def _limit(query: Mapping[str, str]) -> int:
     try:
         limit = int(raw)
     except ValueError:
-        raise invalid(
-            "Invalid type for 'limit': expected an integer, but got a string instead.", "limit"
-        ) from None
+        raise invalid("Invalid type for 'limit': expected an integer, but got a string instead.", "limit") from None
     if limit < 1:
         raise invalid(
             f"Invalid 'limit': integer below minimum value. Expected a value >= 1, but got {limit} instead.",
@@ -38,8 +36,7 @@ def _limit(query: Mapping[str, str]) -> int:
         )
     if limit > MAX_LIMIT:
         raise invalid(
-            f"Invalid 'limit': integer above maximum value. Expected a value <= {MAX_LIMIT}, "
-            f"but got {limit} instead.",
+            f"Invalid 'limit': integer above maximum value. Expected a value <= {MAX_LIMIT}, but got {limit} instead.",
             "limit",
         )
     return limit

@@ -31,9 +31,7 @@ class Usage:
     completion_tokens: int = 0
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens
-        )
+        return Usage(self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens)
 
     def to_json(self) -> dict[str, int]:
         return {
@@ -129,9 +127,7 @@ class Message:
             "created_at": unix(self.created_at),
             "thread_id": self.thread_id,
             "status": self.status,
-            "incomplete_details": None
-            if self.incomplete_reason is None
-            else {"reason": self.incomplete_reason},
+            "incomplete_details": None if self.incomplete_reason is None else {"reason": self.incomplete_reason},
             "completed_at": unix(self.completed_at),
             "incomplete_at": unix(self.incomplete_at),
             "role": self.role,
@@ -259,9 +255,7 @@ class Run:
             "cancelled_at": unix(self.cancelled_at),
             "failed_at": unix(self.failed_at),
             "completed_at": unix(self.completed_at),
-            "incomplete_details": None
-            if self.incomplete_reason is None
-            else {"reason": self.incomplete_reason},
+            "incomplete_details": None if self.incomplete_reason is None else {"reason": self.incomplete_reason},
             "model": self.model,
             "instructions": self.instructions,
             "tools": self.tools,

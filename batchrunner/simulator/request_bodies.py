@@ -116,9 +116,7 @@ _COMMON_RUN_KEYS = (
     "max_prompt_tokens", "max_completion_tokens", "truncation_strategy", "tool_choice",
     "parallel_tool_calls", "response_format",
 )  # fmt: skip
-CREATE_RUN_KEYS = frozenset(
-    (*_COMMON_RUN_KEYS, "additional_instructions", "additional_messages", "reasoning_effort")
-)
+CREATE_RUN_KEYS = frozenset((*_COMMON_RUN_KEYS, "additional_instructions", "additional_messages", "reasoning_effort"))
 THREAD_AND_RUN_KEYS = frozenset((*_COMMON_RUN_KEYS, "thread", "tool_resources"))
 THREAD_KEYS = frozenset(("messages", "tool_resources", "metadata"))
 ASSISTANT_KEYS = frozenset(
@@ -157,8 +155,7 @@ def parse_create_run(raw: Any) -> RunSpec:
         **fields,
         additional_instructions=get_string(body, "additional_instructions"),
         additional_messages=tuple(
-            parse_message(item, param_path("additional_messages", index))
-            for index, item in enumerate(messages)
+            parse_message(item, param_path("additional_messages", index)) for index, item in enumerate(messages)
         ),
         reasoning_effort=get_enum(body, "reasoning_effort", "", REASONING_EFFORTS),
     )

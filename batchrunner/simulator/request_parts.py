@@ -71,17 +71,13 @@ def parse_tool(raw: Any, path: str) -> dict[str, Any]:
     if description is not None:
         normalised["description"] = description
     if function.get("parameters") is not None:
-        normalised["parameters"] = expect_object(
-            function["parameters"], param_path(function_path, "parameters")
-        )
+        normalised["parameters"] = expect_object(function["parameters"], param_path(function_path, "parameters"))
     if "strict" in function:
         normalised["strict"] = get_boolean(function, "strict", function_path, nullable=True)
     return {"type": kind, "function": normalised}
 
 
-def parse_tools(
-    body: dict[str, Any], key: str, prefix: str, *, max_items: int
-) -> list[dict[str, Any]] | None:
+def parse_tools(body: dict[str, Any], key: str, prefix: str, *, max_items: int) -> list[dict[str, Any]] | None:
     """A tools array (None when absent or null)."""
     items = get_array(body, key, prefix, max_items=max_items)
     if items is None:
@@ -146,9 +142,7 @@ def parse_truncation(body: dict[str, Any], key: str, prefix: str) -> dict[str, A
     kind = get_enum(strategy, "type", path, ("auto", "last_messages"), nullable=False)
     last = get_integer(strategy, "last_messages", path, minimum=1)
     if kind == "last_messages" and last is None:
-        raise invalid(
-            f"'{path}.last_messages' is required when type is 'last_messages'.", f"{path}.last_messages"
-        )
+        raise invalid(f"'{path}.last_messages' is required when type is 'last_messages'.", f"{path}.last_messages")
     return {"type": kind, "last_messages": last}
 
 
@@ -201,9 +195,7 @@ def _attachments(body: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
             tool_body = expect_object(tool, tool_path)
             require(tool_body, "type", tool_path)
             tool_types.append(
-                check_enum(
-                    tool_body["type"], param_path(tool_path, "type"), ("code_interpreter", "file_search")
-                )
+                check_enum(tool_body["type"], param_path(tool_path, "type"), ("code_interpreter", "file_search"))
             )
         file_id = get_string(item, "file_id", item_path, nullable=False)
         result.append({"file_id": file_id, "tools": [{"type": kind} for kind in tool_types]})

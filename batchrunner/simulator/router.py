@@ -28,9 +28,7 @@ class Route(Generic[H]):
 def _compile(template: str) -> re.Pattern[str]:
     parts = _PLACEHOLDER.split(template)
     # split() alternates literal text and placeholder names.
-    regex = "".join(
-        re.escape(part) if index % 2 == 0 else f"(?P<{part}>[^/]+)" for index, part in enumerate(parts)
-    )
+    regex = "".join(re.escape(part) if index % 2 == 0 else f"(?P<{part}>[^/]+)" for index, part in enumerate(parts))
     return re.compile(f"^{regex}/?$")
 
 
@@ -38,9 +36,7 @@ class Router(Generic[H]):
     """A list of routes tried in order."""
 
     def __init__(self, table: Iterable[tuple[str, str, H]]) -> None:
-        self.routes = [
-            Route(method, template, handler, _compile(template)) for method, template, handler in table
-        ]
+        self.routes = [Route(method, template, handler, _compile(template)) for method, template, handler in table]
 
     def match(self, method: str, path: str) -> tuple[Route[H], dict[str, str]] | None:
         for route in self.routes:

@@ -89,9 +89,7 @@ def _check_tool_choice(spec: RunSpec, tools: list[dict[str, Any]]) -> None:
     wanted = choice["function"]["name"]
     names = [tool["function"]["name"] for tool in tools if tool.get("type") == "function"]
     if wanted not in names:
-        raise invalid(
-            f"Invalid tool_choice: function '{wanted}' is not among the run's tools.", "tool_choice"
-        )
+        raise invalid(f"Invalid tool_choice: function '{wanted}' is not among the run's tools.", "tool_choice")
 
 
 def _last_user_text(messages: list[Message]) -> str:

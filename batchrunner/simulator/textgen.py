@@ -87,9 +87,7 @@ def _structured(reply: str, words: list[str], response_format: str | dict[str, A
     for name, spec in properties.items():
         kind = spec.get("type") if isinstance(spec, dict) else None
         fillers: dict[str, Any] = {"integer": len(words), "number": len(words), "boolean": True, "object": {}}
-        values[name] = (
-            words if kind == "array" else fillers.get(kind, reply) if isinstance(kind, str) else reply
-        )
+        values[name] = words if kind == "array" else fillers.get(kind, reply) if isinstance(kind, str) else reply
     return json.dumps(values)
 
 
@@ -103,8 +101,7 @@ def compose_reply(user_text: str, rng: random.Random, response_format: str | dic
     if _LONG_REQUEST.search(user_text):
         pool = words or ["the request"]
         sentences = [
-            rng.choice(LONG_SENTENCES).format(word=pool[index % len(pool)])
-            for index in range(LONG_REPLY_SENTENCES)
+            rng.choice(LONG_SENTENCES).format(word=pool[index % len(pool)]) for index in range(LONG_REPLY_SENTENCES)
         ]
         reply = reply + " " + " ".join(sentences)
     return _structured(reply, words, response_format)

@@ -134,8 +134,6 @@ def plan_tool_calls(
     if not parallel_tool_calls:
         chosen = chosen[:1]
     return [
-        PlannedCall(
-            function["name"], json.dumps(arguments_for(function["name"], function.get("parameters"), text))
-        )
+        PlannedCall(function["name"], json.dumps(arguments_for(function["name"], function.get("parameters"), text)))
         for function in chosen
     ]

@@ -32,9 +32,7 @@ class SyncASGITransport(httpx.BaseTransport):
                 "Server disconnected without sending a response.", request=request
             ) from None
         except TimeoutError:
-            raise httpx.ReadTimeout(
-                "Timed out waiting for the simulator's response.", request=request
-            ) from None
+            raise httpx.ReadTimeout("Timed out waiting for the simulator's response.", request=request) from None
         return httpx.Response(status, headers=headers, content=body, request=request)
 
     async def _send(

@@ -45,9 +45,7 @@ def describe_type(value: Any) -> str:
 
 def wrong_type(param: str, expected: str, value: Any) -> APIError:
     """The API's message for a value of the wrong JSON type."""
-    return invalid(
-        f"Invalid type for '{param}': expected {expected}, but got {describe_type(value)} instead.", param
-    )
+    return invalid(f"Invalid type for '{param}': expected {expected}, but got {describe_type(value)} instead.", param)
 
 
 def expect_object(value: Any, param: str) -> dict[str, Any]:
@@ -113,9 +111,7 @@ def get_string(
     return value
 
 
-def get_number(
-    body: dict[str, Any], key: str, prefix: str = "", *, minimum: float, maximum: float
-) -> float | None:
+def get_number(body: dict[str, Any], key: str, prefix: str = "", *, minimum: float, maximum: float) -> float | None:
     """An optional, nullable number within [minimum, maximum]."""
     value = _lookup(body, key, prefix, True, "a decimal")
     if value is None:
@@ -150,14 +146,12 @@ def get_integer(
         raise wrong_type(param, "an integer", value)
     if value < minimum:
         raise invalid(
-            f"Invalid '{param}': integer below minimum value. Expected a value >= {minimum}, "
-            f"but got {value} instead.",
+            f"Invalid '{param}': integer below minimum value. Expected a value >= {minimum}, but got {value} instead.",
             param,
         )
     if maximum is not None and value > maximum:
         raise invalid(
-            f"Invalid '{param}': integer above maximum value. Expected a value <= {maximum}, "
-            f"but got {value} instead.",
+            f"Invalid '{param}': integer above maximum value. Expected a value <= {maximum}, but got {value} instead.",
             param,
         )
     return value

@@ -49,20 +49,32 @@ def _tool_job(custom_id: str, rng: random.Random) -> JobLine:
         text = f"What time is it now in {rng.choice(_TIME_ZONES)}?"
     else:
         text = f'Compute {a} * {b} and give statistics for "{rng.choice(_SENTENCES)}"'
-    return {"custom_id": custom_id, "assistant_id": assistant, "thread": _new_thread(text),
-            "params": {"metadata": {"kind": "tool"}}}
+    return {
+        "custom_id": custom_id,
+        "assistant_id": assistant,
+        "thread": _new_thread(text),
+        "params": {"metadata": {"kind": "tool"}},
+    }
 
 
 def _support_job(custom_id: str, rng: random.Random) -> JobLine:
     text = f"Summarise this support ticket in one sentence: {rng.choice(_TICKETS)} (ref {rng.randint(1, 99999)})"
-    return {"custom_id": custom_id, "assistant_id": SUPPORT_ASSISTANT, "thread": _new_thread(text),
-            "params": {"temperature": 0.2, "max_completion_tokens": 256, "metadata": {"kind": "support"}}}
+    return {
+        "custom_id": custom_id,
+        "assistant_id": SUPPORT_ASSISTANT,
+        "thread": _new_thread(text),
+        "params": {"temperature": 0.2, "max_completion_tokens": 256, "metadata": {"kind": "support"}},
+    }
 
 
 def _shared_thread_job(custom_id: str, index: int) -> JobLine:
     message = {"role": "user", "content": f"Give backlog status update number {index}."}
-    return {"custom_id": custom_id, "assistant_id": SUPPORT_ASSISTANT, "thread_id": SHARED_THREAD_ID,
-            "params": {"additional_messages": [message], "metadata": {"kind": "shared-thread"}}}
+    return {
+        "custom_id": custom_id,
+        "assistant_id": SUPPORT_ASSISTANT,
+        "thread_id": SHARED_THREAD_ID,
+        "params": {"additional_messages": [message], "metadata": {"kind": "shared-thread"}},
+    }
 
 
 def generate_jobs(

@@ -172,8 +172,7 @@ class Operation:
 
 def _template_pattern(template: str) -> re.Pattern[str]:
     parts = [
-        f"(?P<{seg[1:-1]}>[^/]+)" if seg.startswith("{") else re.escape(seg)
-        for seg in template.strip("/").split("/")
+        f"(?P<{seg[1:-1]}>[^/]+)" if seg.startswith("{") else re.escape(seg) for seg in template.strip("/").split("/")
     ]
     return re.compile("/" + "/".join(parts))
 
@@ -222,13 +221,9 @@ class OpenApiContract:
                         path_template=template,
                         operation_id=operation.get("operationId", f"{method} {template}"),
                         pattern=_template_pattern(template),
-                        literal_segments=sum(
-                            1 for seg in template.split("/") if seg and not seg.startswith("{")
-                        ),
+                        literal_segments=sum(1 for seg in template.split("/") if seg and not seg.startswith("{")),
                         query_parameters={p["name"]: p for p in parameters if p.get("in") == "query"},
-                        request_body=self._resolve(operation["requestBody"])
-                        if "requestBody" in operation
-                        else None,
+                        request_body=self._resolve(operation["requestBody"]) if "requestBody" in operation else None,
                         responses=responses,
                     )
                 )
@@ -320,9 +315,7 @@ class OpenApiContract:
             return
         if "application/json" not in request_body.get("content", {}):
             raise ContractViolation(f"{what}: the operation does not accept JSON")
-        pointer = _pointer(
-            *self._operation_pointer(operation), "requestBody", "content", "application/json", "schema"
-        )
+        pointer = _pointer(*self._operation_pointer(operation), "requestBody", "content", "application/json", "schema")
         self._check(pointer, body, what)
 
     def validate_response(
@@ -515,8 +508,7 @@ class ContractCheckingTransport(httpx.BaseTransport):
                 raise ContractViolation(f"{request.method} {spec_path}: undecodable response body") from None
             if isinstance(data, _NotJson) or (data is None and response.status_code != 204):
                 raise ContractViolation(
-                    f"{request.method} {spec_path} response {response.status_code}: "
-                    f"body is not JSON: {data!r}"
+                    f"{request.method} {spec_path} response {response.status_code}: body is not JSON: {data!r}"
                 )
             self.contract.validate_response(
                 request.method, spec_path, response.status_code, data, headers=response.headers

@@ -44,11 +44,17 @@ def batchrunner_env(**settings: str) -> dict[str, str]:
     return env
 
 
-def run_cli(args: list[str], env: Mapping[str, str], *, cwd: Path | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: list[str], env: Mapping[str, str], *, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "batchrunner", *args],
-        env=dict(env), cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
+        env=dict(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -58,14 +64,23 @@ class WorkerProcess:
     def __init__(self, env: Mapping[str, str], log_path: Path, *, processes: int = 1, threads: int = 4) -> None:
         self._env = dict(env)
         self._log_path = log_path
-        self._argv = [sys.executable, "-m", "dramatiq", "batchrunner.worker",
-                      "--processes", str(processes), "--threads", str(threads)]
+        self._argv = [
+            sys.executable,
+            "-m",
+            "dramatiq",
+            "batchrunner.worker",
+            "--processes",
+            str(processes),
+            "--threads",
+            str(threads),
+        ]
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
         log = self._log_path.open("ab")
-        self._proc = subprocess.Popen(self._argv, env=self._env, stdout=log, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
+        self._proc = subprocess.Popen(
+            self._argv, env=self._env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         log.close()
         return self
 
@@ -109,8 +124,9 @@ class WorkerProcess:
         self.terminate()
 
 
-def wait_until(condition: Callable[[], bool], *, timeout: float, interval: float = 0.25,
-               message: str = "condition") -> None:
+def wait_until(
+    condition: Callable[[], bool], *, timeout: float, interval: float = 0.25, message: str = "condition"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():

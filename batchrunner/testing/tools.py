@@ -83,6 +83,5 @@ def output_json(result: ToolResult) -> Any:
         return json.loads(result.output)
     except json.JSONDecodeError:
         raise AssertionError(
-            f"tool {result.name!r} ended {result.outcome!r} "
-            f"with output that is not JSON: {result.output[:500]!r}"
+            f"tool {result.name!r} ended {result.outcome!r} with output that is not JSON: {result.output[:500]!r}"
         ) from None

@@ -49,8 +49,9 @@ def _round(x: Number, digits: Number | None = None) -> Number:
     if digits is None:
         return round(x)
     if not isinstance(digits, int) or abs(digits) > _MAX_ROUND_DIGITS:
-        raise ToolInputError(f"round() takes a whole number of digits between -{_MAX_ROUND_DIGITS} "
-                             f"and {_MAX_ROUND_DIGITS}")
+        raise ToolInputError(
+            f"round() takes a whole number of digits between -{_MAX_ROUND_DIGITS} and {_MAX_ROUND_DIGITS}"
+        )
     return round(x, digits)
 
 
@@ -126,9 +127,7 @@ def _evaluate(node: ast.expr, depth: int) -> Number:
 def _call(node: ast.Call, depth: int) -> Number:
     name = node.func.id if isinstance(node.func, ast.Name) else None
     if name not in _FUNCTIONS or node.keywords:
-        raise ToolInputError(
-            f"only these functions can be called, with plain arguments: {', '.join(_FUNCTIONS)}"
-        )
+        raise ToolInputError(f"only these functions can be called, with plain arguments: {', '.join(_FUNCTIONS)}")
     function, fewest, most = _FUNCTIONS[name]
     if not fewest <= len(node.args) <= most:
         count = f"{fewest} to {most}" if most != fewest else str(fewest)
@@ -160,9 +159,7 @@ def _short(value: Number) -> str:
     return text if len(text) <= 20 else text[:8] + "..." + text[-8:]
 
 
-def current_time(
-    arguments: dict[str, Any], /, *, clock: Callable[[], datetime] | None = None
-) -> dict[str, Any]:
+def current_time(arguments: dict[str, Any], /, *, clock: Callable[[], datetime] | None = None) -> dict[str, Any]:
     """The current date and time in an IANA time zone (``UTC`` unless one is given)."""
     name = arguments.get("timezone")
     name = "UTC" if name is None else name
@@ -190,8 +187,7 @@ def _zone(name: str) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         raise ToolInputError(
-            f"unknown time zone {name[:64]!r}: "
-            "use an IANA name such as 'America/New_York', 'Asia/Tokyo' or 'UTC'"
+            f"unknown time zone {name[:64]!r}: use an IANA name such as 'America/New_York', 'Asia/Tokyo' or 'UTC'"
         ) from None
 
 

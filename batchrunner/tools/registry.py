@@ -46,8 +46,7 @@ class ToolRegistry:
         """Register ``handler`` under ``name``; registering the same handler twice is harmless."""
         if not isinstance(name, str) or not _TOOL_NAME.match(name):
             raise ToolRegistryError(
-                f"tool name {name!r} from {source} is not a valid function name "
-                "(1 to 64 letters, digits, '_' or '-')"
+                f"tool name {name!r} from {source} is not a valid function name (1 to 64 letters, digits, '_' or '-')"
             )
         if not callable(handler):
             raise ToolRegistryError(f"tool {name!r} from {source} is not callable: {type(handler).__name__}")
@@ -104,9 +103,7 @@ class ToolRegistry:
     def register_module(self, module_path: str) -> None:
         """Import ``module_path`` and register every handler in its ``TOOLS`` mapping."""
         if not isinstance(module_path, str) or not _MODULE_PATH.match(module_path):
-            raise ToolRegistryError(
-                f"tool module {module_path!r} is not a dotted module path like 'pkg.tools'"
-            )
+            raise ToolRegistryError(f"tool module {module_path!r} is not a dotted module path like 'pkg.tools'")
         try:
             module = importlib.import_module(module_path)
         except Exception as exc:
@@ -120,8 +117,7 @@ class ToolRegistry:
             )
         if not isinstance(tools, Mapping):
             raise ToolRegistryError(
-                f"TOOLS in tool module {module_path!r} must be a dict of name to handler, "
-                f"not {type(tools).__name__}"
+                f"TOOLS in tool module {module_path!r} must be a dict of name to handler, not {type(tools).__name__}"
             )
         for name, handler in tools.items():
             self.register(name, handler, source=f"module {module_path} (TOOLS[{name!r}])")

@@ -234,9 +234,7 @@ class _Timed:
     seconds: float
 
 
-def _call_handler(
-    name: str, handler: ToolHandler, arguments: dict[str, Any], max_output_chars: int
-) -> _Timed:
+def _call_handler(name: str, handler: ToolHandler, arguments: dict[str, Any], max_output_chars: int) -> _Timed:
     """Run one handler on a pool thread and classify how it ended; never raises."""
     started = time.monotonic()
     try:

@@ -88,9 +88,7 @@ def _create_tables() -> None:
         sa.Column("updated_at", _ts(), nullable=False, server_default=_now()),
         sa.Column("finished_at", _ts(), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_jobs"),
-        sa.ForeignKeyConstraint(
-            ["batch_id"], ["batches.id"], name="fk_jobs_batch_id_batches", ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["batch_id"], ["batches.id"], name="fk_jobs_batch_id_batches", ondelete="CASCADE"),
         sa.UniqueConstraint("batch_id", "custom_id", name="uq_jobs_batch_id_custom_id"),
     )
     op.create_index("ix_jobs_state_next_wake_at", "jobs", ["state", "next_wake_at"])
@@ -156,12 +154,8 @@ def _create_tables() -> None:
         sa.Column("started_at", _ts(), nullable=False),
         sa.Column("duration_seconds", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_tool_invocations"),
-        sa.ForeignKeyConstraint(
-            ["job_id"], ["jobs.id"], name="fk_tool_invocations_job_id_jobs", ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["run_pk"], ["runs.id"], name="fk_tool_invocations_run_pk_runs", ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["job_id"], ["jobs.id"], name="fk_tool_invocations_job_id_jobs", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["run_pk"], ["runs.id"], name="fk_tool_invocations_run_pk_runs", ondelete="CASCADE"),
     )
     op.create_index("ix_tool_invocations_job_id", "tool_invocations", ["job_id"])
     op.create_index("ix_tool_invocations_run_pk", "tool_invocations", ["run_pk"])
@@ -190,9 +184,7 @@ def _create_tables() -> None:
         sa.Column("job_id", sa.BigInteger(), nullable=False),
         sa.Column("acquired_at", _ts(), nullable=False),
         sa.PrimaryKeyConstraint("thread_id", name="pk_thread_locks"),
-        sa.ForeignKeyConstraint(
-            ["job_id"], ["jobs.id"], name="fk_thread_locks_job_id_jobs", ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["job_id"], ["jobs.id"], name="fk_thread_locks_job_id_jobs", ondelete="CASCADE"),
     )
 
 

@@ -81,9 +81,7 @@ def test_headers_on_every_request(record: RecordFactory, make_run: PayloadFactor
 
 
 @pytest.mark.parametrize("api_key", [None, ""])
-def test_no_authorization_without_a_key(
-    record: RecordFactory, make_run: PayloadFactory, api_key: str | None
-) -> None:
+def test_no_authorization_without_a_key(record: RecordFactory, make_run: PayloadFactory, api_key: str | None) -> None:
     """Without a key (a local simulator) no Authorization header is sent at all."""
     recorder = record(lambda request: httpx.Response(200, json=make_run()))
     with _client(recorder, api_key=api_key) as client:
@@ -160,9 +158,7 @@ def test_each_endpoint_sends_method_path_and_body(
 
 def test_create_thread_without_metadata_omits_it(record: RecordFactory) -> None:
     """Unset optional fields are omitted, not sent as null."""
-    recorder = record(
-        lambda r: httpx.Response(200, json={"id": "thread_9", "object": "thread", "created_at": 1})
-    )
+    recorder = record(lambda r: httpx.Response(200, json={"id": "thread_9", "object": "thread", "created_at": 1}))
     with _client(recorder) as client:
         thread = client.create_thread([]).data
     assert thread.id == "thread_9"
@@ -184,9 +180,7 @@ def test_create_thread_without_metadata_omits_it(record: RecordFactory) -> None:
         lambda c: c.list_messages("thread_1", run_id=""),
     ],
 )
-def test_empty_ids_fail_before_sending(
-    record: RecordFactory, call: Callable[[AssistantsClient], Any]
-) -> None:
+def test_empty_ids_fail_before_sending(record: RecordFactory, call: Callable[[AssistantsClient], Any]) -> None:
     """An empty thread or run id raises ValueError and no request leaves the client."""
     recorder = record(lambda request: httpx.Response(500))
     with _client(recorder) as client, pytest.raises(ValueError, match="missing required"):
@@ -220,9 +214,7 @@ def test_response_meta_from_headers(record: RecordFactory, make_run: PayloadFact
     assert response.meta.rate_limit == RateLimitInfo(remaining_requests=7, reset_tokens_s=90.0)
 
 
-def test_on_response_records_template_method_status_and_time(
-    record: RecordFactory, make_run: PayloadFactory
-) -> None:
+def test_on_response_records_template_method_status_and_time(record: RecordFactory, make_run: PayloadFactory) -> None:
     """The metrics hook sees the endpoint template (no ids), the method, the status and the duration."""
     responses = iter([httpx.Response(200, json=make_run()), httpx.Response(503, json={})])
     recorder = record(lambda request: next(responses))
@@ -350,9 +342,7 @@ def test_transport_failures_raise_transient_error(record: RecordFactory, exc: ht
         (b"", "not JSON"),
     ],
 )
-def test_unusable_success_body_is_transient(
-    record: RecordFactory, content: bytes, expected_words: str
-) -> None:
+def test_unusable_success_body_is_transient(record: RecordFactory, content: bytes, expected_words: str) -> None:
     """A 200 that is not a valid run (HTML, truncated, wrong shape) raises TransientError, not a crash."""
     recorder = record(lambda request: httpx.Response(200, content=content))
     with _client(recorder) as client, pytest.raises(TransientError, match=expected_words) as caught:

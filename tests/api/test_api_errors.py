@@ -22,9 +22,7 @@ from batchrunner.api.errors import (
 )
 
 
-def _error_body(
-    message: str, error_type: str, code: str | None = None, param: str | None = None
-) -> dict[str, Any]:
+def _error_body(message: str, error_type: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
 
 
@@ -94,9 +92,7 @@ def test_status_classification(status: int, body: dict[str, Any], expected_class
 
 def test_openai_error_fields_are_kept() -> None:
     """type, code, param and the x-request-id header are carried on the exception."""
-    body = _error_body(
-        "Invalid 'temperature': must be <= 2", "invalid_request_error", "invalid_value", "temperature"
-    )
+    body = _error_body("Invalid 'temperature': must be <= 2", "invalid_request_error", "invalid_value", "temperature")
     error = classify_response(_response(400, body, {"x-request-id": "req_123"}))
     assert (error.error_type, error.code, error.param, error.request_id) == (
         "invalid_request_error",

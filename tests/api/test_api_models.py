@@ -159,9 +159,7 @@ def test_run_step_details_union(make_step: PayloadFactory) -> None:
     }
     assert tools.usage is not None and tools.usage.total_tokens == 3
 
-    unknown = RunStep.model_validate(
-        make_step("step_3", type="web", step_details={"type": "web", "url": "x"})
-    )
+    unknown = RunStep.model_validate(make_step("step_3", type="web", step_details={"type": "web", "url": "x"}))
     assert unknown.step_details == {"type": "web", "url": "x"}
 
 

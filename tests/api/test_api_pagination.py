@@ -94,9 +94,7 @@ def test_list_runs_rejects_bad_arguments(record: RecordFactory, kwargs: dict[str
     assert recorder.requests == []
 
 
-def test_list_run_steps_reads_all_pages_oldest_first(
-    record: RecordFactory, make_step: PayloadFactory
-) -> None:
+def test_list_run_steps_reads_all_pages_oldest_first(record: RecordFactory, make_step: PayloadFactory) -> None:
     """list_run_steps asks for order=asc, limit=100 and follows every page."""
     steps = [make_step(f"step_{i:03d}") for i in range(205)]
     recorder = record(_paged_server(steps))

@@ -43,9 +43,7 @@ def _failing_handler(
     [
         # Transport errors that carry the request and even quote its headers in their message.
         lambda request: httpx.ConnectError(f"refused; sent {dict(request.headers)}", request=request),
-        lambda request: httpx.ReadTimeout(
-            f"timed out with {request.headers['authorization']}", request=request
-        ),
+        lambda request: httpx.ReadTimeout(f"timed out with {request.headers['authorization']}", request=request),
         lambda request: httpx.RemoteProtocolError("Server disconnected", request=request),
         lambda request: httpx.DecodingError(f"bad gzip for {request.headers}", request=request),
     ],

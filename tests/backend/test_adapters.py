@@ -27,17 +27,33 @@ def _response(**fields: Any) -> ApiResponse[Response]:
 
 
 def _call(call_id: str = "call_1") -> dict[str, Any]:
-    return {"type": "function_call", "id": "fc_1", "call_id": call_id, "name": "calculate",
-            "arguments": '{"expression": "6 * 7"}', "status": "completed"}
+    return {
+        "type": "function_call",
+        "id": "fc_1",
+        "call_id": call_id,
+        "name": "calculate",
+        "arguments": '{"expression": "6 * 7"}',
+        "status": "completed",
+    }
 
 
 def _message(text: str = "42") -> dict[str, Any]:
-    return {"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
-            "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]}
+    return {
+        "type": "message",
+        "id": "msg_1",
+        "role": "assistant",
+        "status": "completed",
+        "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+    }
 
 
-_USAGE = {"input_tokens": 10, "input_tokens_details": {"cached_tokens": 4, "cache_write_tokens": 0},
-          "output_tokens": 5, "output_tokens_details": {"reasoning_tokens": 2}, "total_tokens": 15}
+_USAGE = {
+    "input_tokens": 10,
+    "input_tokens_details": {"cached_tokens": 4, "cache_write_tokens": 0},
+    "output_tokens": 5,
+    "output_tokens_details": {"reasoning_tokens": 2},
+    "total_tokens": 15,
+}
 
 
 @pytest.mark.parametrize(
@@ -62,8 +78,10 @@ def test_response_statuses_map_to_phases(fields: dict[str, Any], phase: Phase, o
     assert snapshot.ended == (outcome is not None)
 
 
-@pytest.mark.parametrize(("code", "retryable"), [("server_error", True), ("rate_limit_exceeded", True),
-                                                 ("invalid_prompt", False), ("some_future_code", False)])
+@pytest.mark.parametrize(
+    ("code", "retryable"),
+    [("server_error", True), ("rate_limit_exceeded", True), ("invalid_prompt", False), ("some_future_code", False)],
+)
 def test_only_server_and_rate_limit_failures_earn_a_new_attempt(code: str, retryable: bool) -> None:
     """A failed response is retried as a new attempt only for server_error and rate_limit_exceeded."""
     snapshot = response_snapshot(_response(status="failed", error={"code": code, "message": "m"}))
@@ -73,12 +91,20 @@ def test_only_server_and_rate_limit_failures_earn_a_new_attempt(code: str, retry
 def test_a_finished_response_carries_its_items_messages_and_usage() -> None:
     """Output items (unknown types too), the message text and the usage details come with the snapshot."""
     reasoning = {"type": "reasoning", "id": "rs_1", "summary": [], "brand_new_field": 1}
-    snapshot = response_snapshot(_response(status="completed", created_at=1_700_000_000,
-                                           completed_at=1_700_000_004, usage=_USAGE,
-                                           output=[reasoning, _message("forty-two")]))
+    snapshot = response_snapshot(
+        _response(
+            status="completed",
+            created_at=1_700_000_000,
+            completed_at=1_700_000_004,
+            usage=_USAGE,
+            output=[reasoning, _message("forty-two")],
+        )
+    )
     assert snapshot.details is not None and snapshot.messages is not None
     assert [(d.position, d.type) for d in snapshot.details if isinstance(d, OutputItemRecord)] == [
-        (0, "reasoning"), (1, "message")]
+        (0, "reasoning"),
+        (1, "message"),
+    ]
     assert snapshot.details[0].item["brand_new_field"] == 1  # type: ignore[union-attr]
     assert [(m.message_id, m.text) for m in snapshot.messages] == [("msg_1", "forty-two")]
     assert snapshot.usage is not None
@@ -126,8 +152,13 @@ def test_a_continuation_resends_settings_and_chains_to_the_previous_response() -
 
 def test_a_continuation_on_a_conversation_names_the_conversation_not_the_response() -> None:
     """On an existing conversation the pending calls are its items: the next response names the conversation."""
-    spec = job("j", assistant_id="asst_math", backend=BackendName.RESPONSES, thread_id="conv_1",
-               params={"additional_messages": [{"role": "user", "content": "What is 2 + 2?"}]})
+    spec = job(
+        "j",
+        assistant_id="asst_math",
+        backend=BackendName.RESPONSES,
+        thread_id="conv_1",
+        params={"additional_messages": [{"role": "user", "content": "What is 2 + 2?"}]},
+    )
     body = continuation_body(spec, "batch/j#1", "resp_prev", [("call_1", "4")])
     assert body["conversation"] == "conv_1" and "previous_response_id" not in body
 
@@ -144,7 +175,8 @@ def test_token_estimates_read_the_responses_request() -> None:
 def test_plain_text_parts_of_other_servers_count_as_output() -> None:
     """A message part sent as {"type": "text"} (not the official output_text) still yields the output text."""
     message = {"type": "message", "id": "msg-1", "role": "assistant", "content": [{"type": "text", "text": "hi"}]}
-    snapshot = response_snapshot(_response(status="completed", output=[message], usage={"input_tokens": 1,
-                                                                                         "output_tokens": 1}))
+    snapshot = response_snapshot(
+        _response(status="completed", output=[message], usage={"input_tokens": 1, "output_tokens": 1})
+    )
     assert snapshot.messages is not None and [m.text for m in snapshot.messages] == ["hi"]
     assert snapshot.usage is not None and snapshot.usage.total_tokens == 2

@@ -110,7 +110,8 @@ def test_report_usage_totals_equal_sums_over_runs(finished_batch: Path, by: str)
     rows = list(csv.DictReader(io.StringIO(result.output)))
     with _sqlite(finished_batch).connect() as conn:
         prompt, completion, total = conn.execute(
-            sa.text("SELECT sum(prompt_tokens), sum(completion_tokens), sum(total_tokens) FROM api_objects")).one()
+            sa.text("SELECT sum(prompt_tokens), sum(completion_tokens), sum(total_tokens) FROM api_objects")
+        ).one()
     assert sum(int(r["prompt_tokens"]) for r in rows) == prompt
     assert sum(int(r["completion_tokens"]) for r in rows) == completion
     assert sum(int(r["total_tokens"]) for r in rows) == total > 0

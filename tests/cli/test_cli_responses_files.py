@@ -44,8 +44,12 @@ def _count(workdir: Path, table: str) -> int:
 
 
 def _job(custom_id: str, **fields: Any) -> dict[str, Any]:
-    return {"custom_id": custom_id, "assistant_id": "asst_support",
-            "thread": {"messages": [{"role": "user", "content": "Hello"}]}, **fields}
+    return {
+        "custom_id": custom_id,
+        "assistant_id": "asst_support",
+        "thread": {"messages": [{"role": "user", "content": "Hello"}]},
+        **fields,
+    }
 
 
 def test_a_batch_api_file_runs_unchanged(workdir: Path) -> None:
@@ -65,14 +69,30 @@ def test_a_batch_api_file_runs_unchanged(workdir: Path) -> None:
     ("line", "expected"),
     [
         (_job("p", params={"max_prompt_tokens": 500}), ":2: params.max_prompt_tokens:"),
-        (_job("t", params={"truncation_strategy": {"type": "last_messages", "last_messages": 3}}),
-         ":2: params.truncation_strategy"),
+        (
+            _job("t", params={"truncation_strategy": {"type": "last_messages", "last_messages": 3}}),
+            ":2: params.truncation_strategy",
+        ),
         (_job("a", assistant_id="asst_nobody"), ":2: assistant_id:"),
         ({"custom_id": "c", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "m"}}, ":2: url:"),
-        ({"custom_id": "s", "method": "POST", "url": "/v1/responses",
-          "body": {"model": "m", "input": "hi", "store": False}}, ":2: body.store:"),
-        ({"custom_id": "u", "method": "POST", "url": "/v1/responses",
-          "body": {"model": "m", "input": "hi", "messages": []}}, ":2: body.messages:"),
+        (
+            {
+                "custom_id": "s",
+                "method": "POST",
+                "url": "/v1/responses",
+                "body": {"model": "m", "input": "hi", "store": False},
+            },
+            ":2: body.store:",
+        ),
+        (
+            {
+                "custom_id": "u",
+                "method": "POST",
+                "url": "/v1/responses",
+                "body": {"model": "m", "input": "hi", "messages": []},
+            },
+            ":2: body.messages:",
+        ),
     ],
 )
 def test_a_line_with_no_responses_equivalent_is_refused_with_line_and_field(

@@ -50,9 +50,7 @@ class CannedResponses:
         }
 
     @staticmethod
-    def message(
-        message_id: str = "msg_1", text: str = "Hello.", role: str = "assistant"
-    ) -> dict[str, object]:
+    def message(message_id: str = "msg_1", text: str = "Hello.", role: str = "assistant") -> dict[str, object]:
         return {
             "id": message_id,
             "object": "thread.message",

@@ -44,9 +44,7 @@ def test_reduced_spec_keeps_assistants_paths_only(openapi_contract: OpenApiContr
     paths = openapi_contract.spec["paths"]
     assert "/threads/{thread_id}/runs/{run_id}/submit_tool_outputs" in paths
     assert all(p.startswith(("/threads", "/assistants")) for p in paths)
-    assert {"RunObject", "ErrorResponse", "ListRunsResponse"} <= set(
-        openapi_contract.spec["components"]["schemas"]
-    )
+    assert {"RunObject", "ErrorResponse", "ListRunsResponse"} <= set(openapi_contract.spec["components"]["schemas"])
     assert "nullable" not in json.dumps(openapi_contract.spec).replace('"nullable":', "")  # keys only
 
 
@@ -65,9 +63,7 @@ def test_reduced_spec_keeps_assistants_paths_only(openapi_contract: OpenApiContr
         ("GET", "/threads/t%2F1/messages", "listMessages"),
     ],
 )
-def test_paths_match_operations(
-    openapi_contract: OpenApiContract, method: str, path: str, operation_id: str
-) -> None:
+def test_paths_match_operations(openapi_contract: OpenApiContract, method: str, path: str, operation_id: str) -> None:
     """Concrete paths map to their operation; literal segments win over parameters."""
     operation = openapi_contract.find_operation(method, path)
     assert operation is not None and operation.operation_id == operation_id
@@ -118,9 +114,7 @@ def test_query_violations(openapi_contract: OpenApiContract, path: str, expected
         openapi_contract.validate_request("GET", path, None)
 
 
-def test_nullable_fields_accept_null_and_others_do_not(
-    openapi_contract: OpenApiContract, canned: Any
-) -> None:
+def test_nullable_fields_accept_null_and_others_do_not(openapi_contract: OpenApiContract, canned: Any) -> None:
     """3.0 nullable fields accept null after the rewrite; non-nullable ones still reject it."""
     openapi_contract.validate_response(
         "GET",
@@ -160,9 +154,7 @@ def test_response_status_and_error_bodies(openapi_contract: OpenApiContract, can
     openapi_contract.validate_response("GET", "/threads/t/runs/r", 429, error, headers={"Retry-After": "2"})
     openapi_contract.validate_response("GET", "/threads/t/runs/r", 503, canned.error("busy", "server_error"))
     with pytest.raises(ContractViolation, match="Retry-After"):
-        openapi_contract.validate_response(
-            "GET", "/threads/t/runs/r", 429, error, headers={"Retry-After": "0"}
-        )
+        openapi_contract.validate_response("GET", "/threads/t/runs/r", 429, error, headers={"Retry-After": "0"})
     with pytest.raises(ContractViolation, match="'param' is a required property"):
         openapi_contract.validate_response(
             "GET", "/threads/t/runs/r", 404, {"error": {"message": "gone", "type": "invalid_request_error"}}
@@ -190,9 +182,7 @@ def test_transport_records_violations_in_both_directions(
     assert "createRun" in transport.violations[1].message
 
 
-def test_transport_with_explicit_base_path_and_clean_traffic(
-    openapi_contract: OpenApiContract, canned: Any
-) -> None:
+def test_transport_with_explicit_base_path_and_clean_traffic(openapi_contract: OpenApiContract, canned: Any) -> None:
     """Valid traffic records nothing; the query string is validated too."""
     page = canned.page([canned.run()])
     transport = _transport(openapi_contract, lambda request: httpx.Response(200, json=page), base_path="/v1")
@@ -211,9 +201,7 @@ def test_transport_flags_non_json_responses(openapi_contract: OpenApiContract) -
     assert len(transport.violations) == 1 and "not JSON" in transport.violations[0].message
 
 
-def test_transport_passes_compressed_bodies_through_unchanged(
-    openapi_contract: OpenApiContract, canned: Any
-) -> None:
+def test_transport_passes_compressed_bodies_through_unchanged(openapi_contract: OpenApiContract, canned: Any) -> None:
     """A gzip-encoded response is validated decoded, and reaches the client intact."""
     raw = gzip.compress(json.dumps(canned.run()).encode())
     transport = _transport(

@@ -63,12 +63,8 @@ class CheckedSimulator:
         return caught.value
 
     def assert_no_violations(self, at_least: int) -> None:
-        report = "\n".join(
-            f"{v.direction} {v.method} {v.path}: {v.message}" for v in self.transport.violations
-        )
-        assert not self.transport.violations, (
-            f"{len(self.transport.violations)} contract violations:\n{report}"
-        )
+        report = "\n".join(f"{v.direction} {v.method} {v.path}: {v.message}" for v in self.transport.violations)
+        assert not self.transport.violations, f"{len(self.transport.violations)} contract violations:\n{report}"
         assert self.transport.exchanges >= at_least
 
 
@@ -79,9 +75,7 @@ def make_checked(openapi_contract: OpenApiContract) -> Iterator[Callable[..., Ch
 
     def build(**config: Any) -> CheckedSimulator:
         clock = FakeClock()
-        sim_config = simulator.SimConfig(
-            clock=clock, run_duration_min_s=1.0, run_duration_max_s=3.0, **config
-        )
+        sim_config = simulator.SimConfig(clock=clock, run_duration_min_s=1.0, run_duration_max_s=3.0, **config)
         inner = simulator.SyncASGITransport(simulator.create_app(sim_config))
         transport = ContractCheckingTransport(inner, openapi_contract)
         client = AssistantsClient("http://sim.test/v1", "sk-sim", transport=transport)
@@ -151,9 +145,7 @@ def test_error_answers_validate(make_checked: Callable[..., CheckedSimulator]) -
     sim.expect(RequestRejectedError, lambda: client.create_run(thread.id, {"assistant_id": "asst_support"}))
     sim.expect(
         RequestRejectedError,
-        lambda: client.submit_tool_outputs(
-            thread.id, run.id, [ToolOutput(tool_call_id="call_nope", output="x")]
-        ),
+        lambda: client.submit_tool_outputs(thread.id, run.id, [ToolOutput(tool_call_id="call_nope", output="x")]),
     )
     sim.wait_for(run, {"completed"})
     sim.expect(ApiError, lambda: client.cancel_run(thread.id, run.id))

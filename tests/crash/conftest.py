@@ -43,8 +43,9 @@ def make_stack(postgres_url: str, redis_server: str, tmp_path: Path) -> Iterator
     """
     with ExitStack() as cleanup:
 
-        def make(config: SimConfig, *, prepare_app: Callable[[Starlette], None] | None = None,
-                 **settings: str) -> CrashStack:
+        def make(
+            config: SimConfig, *, prepare_app: Callable[[Starlette], None] | None = None, **settings: str
+        ) -> CrashStack:
             simulator = BackgroundSimulator(config)
             if prepare_app is not None:  # e.g. add middleware, before the app serves its first request
                 prepare_app(simulator.app)

@@ -99,14 +99,12 @@ class CrashStack:
     queue_name: str
     supervisors: list[Supervisor] = field(default_factory=list)
 
-    def worker(self, name: str = "worker", *, processes: int = 2, threads: int = 8,
-               **settings: str) -> WorkerProcess:
+    def worker(self, name: str = "worker", *, processes: int = 2, threads: int = 8, **settings: str) -> WorkerProcess:
         """A worker process group (not started) with ``settings`` added to the environment."""
         env = {**self.env, **settings}
         return WorkerProcess(env, self.workdir / f"{name}.log", processes=processes, threads=threads)
 
-    def supervise(self, name: str = "worker", *, processes: int = 2, threads: int = 8,
-                  **settings: str) -> Supervisor:
+    def supervise(self, name: str = "worker", *, processes: int = 2, threads: int = 8, **settings: str) -> Supervisor:
         """Start a supervised worker (stopped when the test ends)."""
         supervisor = Supervisor(
             lambda generation: self.worker(f"{name}-{generation}", processes=processes, threads=threads, **settings)
@@ -135,8 +133,9 @@ class CrashStack:
     def unfinished(self, batch: str | None = None) -> int:
         return unfinished_jobs(self.engine, batch)
 
-    def wait_finished(self, batch: str, *, timeout: float, supervisor: Supervisor | None = None,
-                      interval: float = 0.5) -> float:
+    def wait_finished(
+        self, batch: str, *, timeout: float, supervisor: Supervisor | None = None, interval: float = 0.5
+    ) -> float:
         """Wait until every job of ``batch`` is terminal, restarting dead workers; return the seconds waited."""
         started = time.monotonic()
         while self.unfinished(batch):

@@ -110,7 +110,9 @@ def restart_postgres(*, timeout: float = 60) -> float:
     started = time.monotonic()
     subprocess.run(
         ["pg_ctlcluster", "--skip-systemctl-redirect", postgres_cluster_version(), "main", "restart"],
-        check=True, capture_output=True, timeout=timeout,
+        check=True,
+        capture_output=True,
+        timeout=timeout,
     )
     while subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"], check=False).returncode != 0:
         if time.monotonic() - started > timeout:

@@ -44,11 +44,14 @@ def test_api_faults_are_retried_within_bounds(make_stack: MakeStack) -> None:
     stack.wait_finished(batch, timeout=180)
 
     stats = stack.stats()
-    faults = sum(count for statuses in stats["requests"].values()
-                 for status, count in statuses.items() if status in ("500", "503", "dropped"))
+    faults = sum(
+        count
+        for statuses in stats["requests"].values()
+        for status, count in statuses.items()
+        if status in ("500", "503", "dropped")
+    )
     assert faults > 0, "the simulator injected no fault"
-    retries = metric_total(scrape_metrics(int(stack.env["BATCHRUNNER_METRICS_PORT"])),
-                           "batchrunner_step_retries_total")
+    retries = metric_total(scrape_metrics(int(stack.env["BATCHRUNNER_METRICS_PORT"])), "batchrunner_step_retries_total")
     # Each fault or timeout costs one retry of its step; far more would mean retry storms.
     assert 0 < retries <= 0.3 * _api_requests(stats), (retries, _api_requests(stats))
     # With 15 % of requests failing, a step failing five times in a row happens in about one run of

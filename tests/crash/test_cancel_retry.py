@@ -21,13 +21,15 @@ JOBS = 30
 
 def _running(engine: sa.Engine) -> int:
     with engine.connect() as conn:
-        return int(conn.scalar(sa.text("SELECT count(*) FROM jobs WHERE state IN ('running', 'requires_action')"))
-                   or 0)
+        return int(conn.scalar(sa.text("SELECT count(*) FROM jobs WHERE state IN ('running', 'requires_action')")) or 0)
 
 
 def _api_run_status(stack: CrashStack, thread_id: str, run_id: str) -> str:
-    response = httpx.get(f"{stack.simulator.base_url}/threads/{thread_id}/runs/{run_id}",
-                         headers={"OpenAI-Beta": "assistants=v2"}, timeout=10)
+    response = httpx.get(
+        f"{stack.simulator.base_url}/threads/{thread_id}/runs/{run_id}",
+        headers={"OpenAI-Beta": "assistants=v2"},
+        timeout=10,
+    )
     response.raise_for_status()
     return str(response.json()["status"])
 

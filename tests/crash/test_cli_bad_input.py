@@ -16,8 +16,10 @@ BAD_LINE = 4
 
 def _row_counts(engine: sa.Engine) -> dict[str, int]:
     with engine.connect() as conn:
-        return {table: int(conn.scalar(sa.text(f"SELECT count(*) FROM {table}")) or 0)
-                for table in ("batches", "jobs", "api_objects")}
+        return {
+            table: int(conn.scalar(sa.text(f"SELECT count(*) FROM {table}")) or 0)
+            for table in ("batches", "jobs", "api_objects")
+        }
 
 
 def test_enqueue_with_a_bad_line_enqueues_nothing(make_stack: MakeStack) -> None:

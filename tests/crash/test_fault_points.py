@@ -32,7 +32,9 @@ def test_crash_at_fault_point_loses_and_duplicates_nothing(
     batch = f"fault-{point}"
     # Each crash stalls the steps in flight for the lease plus the sweeper's grace: keep the lease short.
     supervisor = stack.supervise(
-        processes=2, threads=4, BATCHRUNNER_FAULT_POINTS=f"{point}={probability}",
+        processes=2,
+        threads=4,
+        BATCHRUNNER_FAULT_POINTS=f"{point}={probability}",
         BATCHRUNNER_STEP_LEASE_SECONDS="3",
     )
     stack.enqueue(jobs, batch)

@@ -24,11 +24,17 @@ SHUTDOWN_BOUND_SECONDS = 30.0
 def _unfinished_without_wake_up(engine: sa.Engine, batch: str) -> int:
     """Unfinished jobs with no wake-up at all (nothing would ever re-drive them)."""
     with engine.connect() as conn:
-        return int(conn.scalar(sa.text(
-            "SELECT count(*) FROM jobs j JOIN batches b ON b.id = j.batch_id WHERE b.name = :batch"
-            " AND j.state NOT IN ('succeeded','failed','cancelled','expired','incomplete')"
-            " AND j.next_wake_at IS NULL"
-        ), {"batch": batch}) or 0)
+        return int(
+            conn.scalar(
+                sa.text(
+                    "SELECT count(*) FROM jobs j JOIN batches b ON b.id = j.batch_id WHERE b.name = :batch"
+                    " AND j.state NOT IN ('succeeded','failed','cancelled','expired','incomplete')"
+                    " AND j.next_wake_at IS NULL"
+                ),
+                {"batch": batch},
+            )
+            or 0
+        )
 
 
 def test_sigterm_drains_cleanly_and_a_new_worker_finishes(make_stack: MakeStack) -> None:
@@ -55,8 +61,12 @@ def test_sigterm_drains_cleanly_and_a_new_worker_finishes(make_stack: MakeStack)
     unfinished = stack.unfinished(batch)
     assert unfinished > 0, "the batch finished before the shutdown: nothing was interrupted"
     records = load_records(stack.engine, batch)
-    half_written = [run for run in records.runs if run.status in ("completed", "failed", "cancelled", "expired",
-                                                                   "incomplete") and run.finished_recorded_at is None]
+    half_written = [
+        run
+        for run in records.runs
+        if run.status in ("completed", "failed", "cancelled", "expired", "incomplete")
+        and run.finished_recorded_at is None
+    ]
     assert half_written == []
     assert _unfinished_without_wake_up(stack.engine, batch) == 0
 
@@ -64,4 +74,3 @@ def test_sigterm_drains_cleanly_and_a_new_worker_finishes(make_stack: MakeStack)
     stack.wait_finished(batch, timeout=120, supervisor=second)
     assert second.generation == 0
     check_batch(stack.engine, batch, stack.stats(), expected_jobs=[job["custom_id"] for job in jobs])
-

@@ -57,8 +57,9 @@ def _records(*, tool_calls: int = 1, finished: datetime | None = NOW, total: int
         RunRow(10, 1, "a", 1, 0, "assistants", "run_a", "completed", "succeeded", 10, 20, 30, NOW),
         RunRow(11, 2, "b", 1, 0, "assistants", "run_b", "completed", "succeeded", 10, 20, total, finished),
     ]
-    records = BatchRecords("batch", jobs, runs, step_types={10: {"message_creation"},
-                                                            11: {"tool_calls", "message_creation"}})
+    records = BatchRecords(
+        "batch", jobs, runs, step_types={10: {"message_creation"}, 11: {"tool_calls", "message_creation"}}
+    )
     records.assistant_messages.update({10: 1, 11: 1})
     records.tool_invocations[11] = tool_calls
     return records

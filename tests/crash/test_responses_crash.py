@@ -27,9 +27,7 @@ RESPONSES = {"BATCHRUNNER_BACKEND": "responses"}
 
 def test_sigkilled_workers_lose_nothing_on_the_responses_backend(make_stack: MakeStack) -> None:
     """After SIGKILLs mid-batch, every job succeeds with one recorded chain; extra chains stay within the window."""
-    stack = make_stack(
-        SimConfig(seed=111, run_duration_min_s=0.2, run_duration_max_s=1.0), **RESPONSES
-    )
+    stack = make_stack(SimConfig(seed=111, run_duration_min_s=0.2, run_duration_max_s=1.0), **RESPONSES)
     jobs = generate_jobs(300, tool_share=0.2, seed=111, prefix="rk")
     processes, threads = 2, 8
     supervisor = stack.supervise(processes=processes, threads=threads)
@@ -49,7 +47,10 @@ def test_sigkilled_workers_lose_nothing_on_the_responses_backend(make_stack: Mak
     stats = stack.stats()
     window = kills * processes * threads
     records = check_batch(
-        stack.engine, "responses-sigkill", stats, expected_jobs=[job["custom_id"] for job in jobs],
+        stack.engine,
+        "responses-sigkill",
+        stats,
+        expected_jobs=[job["custom_id"] for job in jobs],
         blind_recreates_allowed=window,
     )
     assert {run.backend for run in records.runs} == {"responses"}
@@ -77,7 +78,10 @@ def test_fault_points_on_the_responses_backend_record_one_chain_per_attempt(
     assert crashes >= 2, f"the fault point fired only {crashes} times; exit codes {supervisor.exit_codes}"
     stats = stack.stats()
     records = check_batch(
-        stack.engine, batch, stats, expected_jobs=[job["custom_id"] for job in jobs],
+        stack.engine,
+        batch,
+        stats,
+        expected_jobs=[job["custom_id"] for job in jobs],
         blind_recreates_allowed=crashes * 4,
     )
     assert {job.attempt for job in records.jobs.values()} == {1}

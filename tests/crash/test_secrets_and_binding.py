@@ -28,9 +28,11 @@ BATCH = "secrets"
 def _database_text(engine: sa.Engine) -> str:
     """Every row of every table and view of the public schema, as text."""
     with engine.connect() as conn:
-        relations = conn.scalars(sa.text(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name"
-        )).all()
+        relations = conn.scalars(
+            sa.text(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name"
+            )
+        ).all()
         assert {"jobs", "api_objects", "messages", "tool_invocations", "usage_by_model"} <= set(relations)
         return "\n".join(
             f"{relation}: {row}"
@@ -72,8 +74,14 @@ def test_api_key_appears_in_no_log_row_metric_or_output(make_stack: MakeStack) -
 
     # Faults and a job naming an unknown assistant exercise the logged and stored error paths too.
     stack = make_stack(
-        SimConfig(seed=909, run_duration_min_s=0.2, run_duration_max_s=0.6, poll_after_ms=200,
-                  fault_5xx_rate=0.1, fault_drop_rate=0.05),
+        SimConfig(
+            seed=909,
+            run_duration_min_s=0.2,
+            run_duration_max_s=0.6,
+            poll_after_ms=200,
+            fault_5xx_rate=0.1,
+            fault_drop_rate=0.05,
+        ),
         prepare_app=record_authorization,
         OPENAI_API_KEY=api_key,
     )
@@ -116,8 +124,12 @@ def test_simulate_command_listens_on_loopback_only(tmp_path: Path) -> None:
     """`batchrunner simulate` binds 127.0.0.1 by default: it answers there and not on the machine's other address."""
     port = free_port()
     log = (tmp_path / "simulate.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "batchrunner", "simulate", "--port", str(port)],
-                               env=batchrunner_env(), stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "batchrunner", "simulate", "--port", str(port)],
+        env=batchrunner_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         wait_until(lambda: connects("127.0.0.1", port), timeout=30, message="the simulator to listen")
         _assert_loopback_only(port)

@@ -84,9 +84,7 @@ def process_pool() -> Iterator[Pool]:
         yield pool
 
 
-def test_concurrent_upgrades_from_separate_processes_all_succeed(
-    empty_database_url: str, process_pool: Pool
-) -> None:
+def test_concurrent_upgrades_from_separate_processes_all_succeed(empty_database_url: str, process_pool: Pool) -> None:
     """Upgrades racing from two processes (two release steps) both succeed and leave the database at head."""
     process_pool.map(upgrade, [empty_database_url] * 2)
     assert is_up_to_date(empty_database_url)

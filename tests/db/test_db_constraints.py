@@ -23,8 +23,15 @@ def _batch(sessions: sessionmaker[Session], name: str) -> int:
 
 
 def _job(batch_id: int, custom_id: str) -> Job:
-    return Job(batch_id=batch_id, custom_id=custom_id, line_no=1, spec={"k": "v"}, assistant_id="asst", state="pending",
-               backend="responses")
+    return Job(
+        batch_id=batch_id,
+        custom_id=custom_id,
+        line_no=1,
+        spec={"k": "v"},
+        assistant_id="asst",
+        state="pending",
+        backend="responses",
+    )
 
 
 def _add(sessions: sessionmaker[Session], *rows: object) -> None:
@@ -62,8 +69,16 @@ def test_api_objects_are_unique_per_api_id_and_per_attempt_round(sessions: sessi
     _add(sessions, job)
 
     def run(api_id: str, attempt: int, round_: int = 0) -> ApiObject:
-        return ApiObject(job_id=job.id, attempt=attempt, round=round_, backend="responses", kind="response",
-                         api_id=api_id, status="queued", recorded_at=NOW)
+        return ApiObject(
+            job_id=job.id,
+            attempt=attempt,
+            round=round_,
+            backend="responses",
+            kind="response",
+            api_id=api_id,
+            status="queued",
+            recorded_at=NOW,
+        )
 
     _add(sessions, run("resp_1", 1))
     with pytest.raises(IntegrityError):
@@ -95,11 +110,21 @@ def test_deleting_a_batch_deletes_its_records(sessions: sessionmaker[Session]) -
     batch_id = _batch(sessions, "b")
     job = _job(batch_id, "j")
     _add(sessions, job)
-    run = ApiObject(job_id=job.id, attempt=1, backend="assistants", kind="run", api_id="run_1", status="completed",
-                    recorded_at=NOW)
+    run = ApiObject(
+        job_id=job.id, attempt=1, backend="assistants", kind="run", api_id="run_1", status="completed", recorded_at=NOW
+    )
     _add(sessions, run)
-    _add(sessions, Message(job_id=job.id, object_pk=run.id, api_message_id="msg_1", role="assistant",
-                           content_text="hi", content=[{"type": "text"}]))
+    _add(
+        sessions,
+        Message(
+            job_id=job.id,
+            object_pk=run.id,
+            api_message_id="msg_1",
+            role="assistant",
+            content_text="hi",
+            content=[{"type": "text"}],
+        ),
+    )
     with sessions.begin() as session:
         session.execute(delete(Batch).where(Batch.id == batch_id))
     with sessions() as session:

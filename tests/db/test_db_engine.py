@@ -81,8 +81,15 @@ def test_compare_and_set_on_version_lets_one_writer_win(sessions: sessionmaker[S
         batch = Batch(name="b")
         session.add(batch)
         session.flush()
-        job = Job(batch_id=batch.id, custom_id="c", line_no=1, spec={}, assistant_id="a", state="pending",
-                  backend="assistants")
+        job = Job(
+            batch_id=batch.id,
+            custom_id="c",
+            line_no=1,
+            spec={},
+            assistant_id="a",
+            state="pending",
+            backend="assistants",
+        )
         session.add(job)
     matched = []
     for _ in range(2):

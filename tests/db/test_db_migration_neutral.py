@@ -52,7 +52,6 @@ def test_upgrading_moves_runs_steps_and_locks_into_the_neutral_tables(empty_data
     """Runs become API objects (finished_at, outcome, backend filled), and every child row follows its run."""
     engine = _migrated_old_database(empty_database_url)
     try:
-
         (job,) = _rows(engine, "SELECT backend, container_id, object_id, target_container_id, tool_rounds FROM jobs")
         assert tuple(job) == ("assistants", "thread_1", "run_2", "thread_1", 0)
         objects = _rows(

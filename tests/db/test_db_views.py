@@ -51,16 +51,29 @@ def _insert(sessions: sessionmaker[Session]) -> dict[str, int]:
             session.flush()
             batch_ids[batch_name] = batch.id
             for line_no, custom_id in enumerate(jobs, start=1):
-                job = Job(batch_id=batch.id, custom_id=custom_id, line_no=line_no, spec={},
-                          assistant_id=JOB_ASSISTANT[custom_id], state="succeeded", backend="assistants")
+                job = Job(
+                    batch_id=batch.id,
+                    custom_id=custom_id,
+                    line_no=line_no,
+                    spec={},
+                    assistant_id=JOB_ASSISTANT[custom_id],
+                    state="succeeded",
+                    backend="assistants",
+                )
                 session.add(job)
                 session.flush()
                 job_ids[custom_id] = job.id
         for row in RUNS:
             run = ApiObject(
-                job_id=job_ids[row.job], attempt=row.attempt, backend="assistants", kind="run",
+                job_id=job_ids[row.job],
+                attempt=row.attempt,
+                backend="assistants",
+                kind="run",
                 api_id=f"run_{row.job}_{row.attempt}",
-                model=row.model, assistant_id=row.assistant_id, status="completed", created_at=row.created_at,
+                model=row.model,
+                assistant_id=row.assistant_id,
+                status="completed",
+                created_at=row.created_at,
                 recorded_at=RECORDED_AT,
             )
             if row.usage is not None:
@@ -94,8 +107,10 @@ def _rows(engine: Engine, view: Any, keys: list[str]) -> dict[Any, tuple[int, in
             # A session far east of UTC: days must not follow the session's time zone.
             connection.execute(text("SET TIME ZONE 'Asia/Tokyo'"))
         result = connection.execute(select(*(view.c[k] for k in keys), *sums)).all()
-    return {tuple(str(v) if k == "day" else v for k, v in zip(keys, row[: len(keys)], strict=True)):
-            tuple(row[len(keys):]) for row in result}
+    return {
+        tuple(str(v) if k == "day" else v for k, v in zip(keys, row[: len(keys)], strict=True)): tuple(row[len(keys) :])
+        for row in result
+    }
 
 
 def test_usage_by_batch_counts_every_attempt_and_every_batch(

@@ -32,8 +32,9 @@ def test_recorded_runs_seed_the_duration_tracker(sessions: sessionmaker[Session]
     assert tracker.earliest_finish("asst_b", "gpt-4o") is None
 
 
-def _run(job_id: int, run_id: str, assistant: str, status: str, created: datetime, seconds: int,
-         model: str = "gpt-4o") -> ApiObject:
+def _run(
+    job_id: int, run_id: str, assistant: str, status: str, created: datetime, seconds: int, model: str = "gpt-4o"
+) -> ApiObject:
     ended = created + timedelta(seconds=seconds)
     return ApiObject(
         job_id=job_id,

@@ -12,8 +12,11 @@ from typing import Any
 Schema = dict[str, Any]
 
 _STRING_MAP: Schema = {"type": "object", "additionalProperties": {"type": "string"}}
-_DURATION: Schema = {"type": "string", "pattern": r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?"
-                                                  r"(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"}
+_DURATION: Schema = {
+    "type": "string",
+    "pattern": r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?"
+    r"(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$",
+}
 _LABEL_SELECTOR: Schema = {
     "type": "object",
     "additionalProperties": False,
@@ -119,9 +122,22 @@ _REDIS_TRIGGER_METADATA: Schema = {
     "additionalProperties": False,
     "properties": {
         name: {"type": "string"}
-        for name in ("address", "addressFromEnv", "host", "hostFromEnv", "port", "portFromEnv",
-                     "usernameFromEnv", "passwordFromEnv", "listName", "listLength", "activationListLength",
-                     "enableTLS", "unsafeSsl", "databaseIndex")
+        for name in (
+            "address",
+            "addressFromEnv",
+            "host",
+            "hostFromEnv",
+            "port",
+            "portFromEnv",
+            "usernameFromEnv",
+            "passwordFromEnv",
+            "listName",
+            "listLength",
+            "activationListLength",
+            "enableTLS",
+            "unsafeSsl",
+            "databaseIndex",
+        )
     },
     "oneOf": [{"required": ["address"]}, {"required": ["addressFromEnv"]}, {"required": ["host", "port"]}],
 }

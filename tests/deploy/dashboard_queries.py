@@ -24,8 +24,22 @@ DASHBOARD_PATH = REPO / "deploy" / "grafana" / "batchrunner.json"
 # Labels Prometheus attaches to every scraped series (the scrape job and target).
 TARGET_LABELS = frozenset({"instance", "job"})
 PROMQL_KEYWORDS = frozenset(
-    {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset", "and", "or", "unless",
-     "inf", "nan", "atan2"}
+    {
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "bool",
+        "offset",
+        "and",
+        "or",
+        "unless",
+        "inf",
+        "nan",
+        "atan2",
+    }
 )
 # Concrete values for Grafana's built-in variables when a query is sent to Prometheus directly.
 GRAFANA_VARIABLES = {

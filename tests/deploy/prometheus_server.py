@@ -19,8 +19,9 @@ STARTUP_TIMEOUT_SECONDS = 30.0
 class PrometheusServer:
     """``prometheus`` in a child process with a generated config and its storage under ``workdir``."""
 
-    def __init__(self, binary: str, targets: list[str], workdir: Path, port: int, *,
-                 scrape_interval: str = "1s") -> None:
+    def __init__(
+        self, binary: str, targets: list[str], workdir: Path, port: int, *, scrape_interval: str = "1s"
+    ) -> None:
         self._binary = binary
         self._targets = targets
         self._workdir = workdir
@@ -94,6 +95,7 @@ class PrometheusServer:
     def __enter__(self) -> PrometheusServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self.stop()

@@ -145,9 +145,7 @@ REQUIRED_TOPICS: dict[str, Predicate] = {
     "messages in progress": _uses("dramatiq_messages_inprogress"),
     "delayed messages": _uses("dramatiq_delayed_messages_inprogress"),
     "run latency percentiles": _uses("batchrunner_run_duration_seconds_bucket", function="histogram_quantile"),
-    "API request latency": _uses(
-        "batchrunner_api_request_duration_seconds_bucket", function="histogram_quantile"
-    ),
+    "API request latency": _uses("batchrunner_api_request_duration_seconds_bucket", function="histogram_quantile"),
     "rate-limit budget remaining": _uses("batchrunner_rate_limit_budget_remaining", by="resource"),
     "sweeper re-drives": _uses("batchrunner_sweeper_redrives_total"),
 }
@@ -183,8 +181,12 @@ def test_known_metrics_are_introspected_not_listed() -> None:
     ("expr", "metrics", "grouping", "functions"),
     [
         ('sum by (kind) (rate(a_total{x="1}"}[5m]))', {"a_total"}, {"kind"}, {"sum", "rate"}),
-        ("histogram_quantile(0.95, sum(rate(b_bucket[1m])) by (le))", {"b_bucket"}, {"le"},
-         {"histogram_quantile", "sum", "rate"}),
+        (
+            "histogram_quantile(0.95, sum(rate(b_bucket[1m])) by (le))",
+            {"b_bucket"},
+            {"le"},
+            {"histogram_quantile", "sum", "rate"},
+        ),
         ("max(c) / on (job) group_left d * 60 offset 5m", {"c", "d"}, {"job"}, {"max"}),
     ],
 )

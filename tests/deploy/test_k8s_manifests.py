@@ -32,9 +32,7 @@ from tests.deploy.k8s_manifests import (
 TESTING_ONLY_SETTINGS = frozenset({"BATCHRUNNER_FAULT_POINTS"})
 # Settings only operator commands read (`report usage`; `enqueue`, which resolves each job's backend and
 # assistant into the stored request), not workers: optional here.
-OPERATOR_ONLY_SETTINGS = frozenset(
-    {"BATCHRUNNER_MODEL_PRICES", "BATCHRUNNER_BACKEND", "BATCHRUNNER_ASSISTANTS_FILE"}
-)
+OPERATOR_ONLY_SETTINGS = frozenset({"BATCHRUNNER_MODEL_PRICES", "BATCHRUNNER_BACKEND", "BATCHRUNNER_ASSISTANTS_FILE"})
 # What `batchrunner health` may spend starting Python and importing before it checks anything.
 PYTHON_STARTUP_S = 3
 
@@ -164,9 +162,7 @@ def _settings_from(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Sett
     return Settings(_env_file=None)
 
 
-def test_worker_environment_parses_into_settings(
-    resources: list[Manifest], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_worker_environment_parses_into_settings(resources: list[Manifest], monkeypatch: pytest.MonkeyPatch) -> None:
     """The pod's environment is accepted by Settings and means what the manifests intend."""
     settings = _settings_from(worker_env(resources), monkeypatch)
     assert settings.metrics_host == "0.0.0.0"

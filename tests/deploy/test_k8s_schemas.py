@@ -48,10 +48,19 @@ def test_kustomization_lists_every_file_in_the_folder() -> None:
 def test_base_contains_the_expected_resources(resources: list[Manifest]) -> None:
     """The base holds the worker, its migration Job, config, secret template, metrics, PDB and scaler."""
     kinds = sorted(resource["kind"] for resource in resources)
-    assert kinds == sorted([
-        "Namespace", "ConfigMap", "Secret", "Job", "Deployment", "Service", "ServiceMonitor",
-        "PodDisruptionBudget", "ScaledObject",
-    ])
+    assert kinds == sorted(
+        [
+            "Namespace",
+            "ConfigMap",
+            "Secret",
+            "Job",
+            "Deployment",
+            "Service",
+            "ServiceMonitor",
+            "PodDisruptionBudget",
+            "ScaledObject",
+        ]
+    )
     names = [(resource["kind"], resource["metadata"]["name"]) for resource in resources]
     assert len(names) == len(set(names))
 
@@ -61,8 +70,9 @@ def test_kubectl_kustomize_builds_the_same_resources(resources: list[Manifest]) 
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl is not installed; the base is built by k8s_manifests.build instead")
-    built = subprocess.run([kubectl, "kustomize", str(K8S_DIR)], capture_output=True, text=True, timeout=60,
-                           check=False)
+    built = subprocess.run(
+        [kubectl, "kustomize", str(K8S_DIR)], capture_output=True, text=True, timeout=60, check=False
+    )
     assert built.returncode == 0, built.stderr
     documents = [document for document in yaml.safe_load_all(built.stdout) if document]
     assert sorted((d["kind"], d["metadata"]["name"]) for d in documents) == sorted(

@@ -83,14 +83,20 @@ def second_postgres_url(empty_postgres_url: str) -> str:
 
 def _unfinished_jobs(engine: sa.Engine) -> int:
     with engine.connect() as conn:
-        return int(conn.scalar(sa.text(
-            "SELECT count(*) FROM jobs"
-            " WHERE state NOT IN ('succeeded','failed','cancelled','expired','incomplete')"
-        )) or 0)
+        return int(
+            conn.scalar(
+                sa.text(
+                    "SELECT count(*) FROM jobs"
+                    " WHERE state NOT IN ('succeeded','failed','cancelled','expired','incomplete')"
+                )
+            )
+            or 0
+        )
 
 
-def _wait_or_fail(condition: Callable[[], bool], *, timeout: float, message: str,
-                  logs: list[WorkerProcess | PrometheusServer]) -> None:
+def _wait_or_fail(
+    condition: Callable[[], bool], *, timeout: float, message: str, logs: list[WorkerProcess | PrometheusServer]
+) -> None:
     try:
         wait_until(condition, timeout=timeout, message=message)
     except TimeoutError as error:
@@ -98,8 +104,9 @@ def _wait_or_fail(condition: Callable[[], bool], *, timeout: float, message: str
         pytest.fail(f"{error}\n{tails}")
 
 
-def _fleet_env(database_url: str, redis_url: str, sim: BackgroundSimulator, metrics_port: int,
-               metrics_dir: Path, **extra: str) -> dict[str, str]:
+def _fleet_env(
+    database_url: str, redis_url: str, sim: BackgroundSimulator, metrics_port: int, metrics_dir: Path, **extra: str
+) -> dict[str, str]:
     return batchrunner_env(
         BATCHRUNNER_DATABASE_URL=database_url,
         BATCHRUNNER_BROKER_URL=redis_url,
@@ -138,27 +145,43 @@ def test_every_dashboard_query_returns_data(
         happy_sim = stack.enter_context(BackgroundSimulator(HAPPY_API))
         troubled_sim = stack.enter_context(BackgroundSimulator(TROUBLED_API))
         happy_env = _fleet_env(
-            postgres_url, stack.enter_context(scratch_redis_db(HAPPY_REDIS_DB)), happy_sim, happy_port,
+            postgres_url,
+            stack.enter_context(scratch_redis_db(HAPPY_REDIS_DB)),
+            happy_sim,
+            happy_port,
             tmp_path / "metrics-happy",
             # Metered but generous: the budget gauges have values without slowing the batch.
-            BATCHRUNNER_REQUESTS_PER_MINUTE="60000", BATCHRUNNER_TOKENS_PER_MINUTE="50000000",
+            BATCHRUNNER_REQUESTS_PER_MINUTE="60000",
+            BATCHRUNNER_TOKENS_PER_MINUTE="50000000",
             # Streamed runs (the run-streams gauge) come from the Assistants backend; the troubled fleet
             # runs the default, Responses.
             BATCHRUNNER_BACKEND="assistants",
         )
         troubled_env = _fleet_env(
-            second_postgres_url, stack.enter_context(scratch_redis_db(TROUBLED_REDIS_DB)), troubled_sim,
-            troubled_port, tmp_path / "metrics-troubled", BATCHRUNNER_RETRY_MAX_SECONDS="2",
+            second_postgres_url,
+            stack.enter_context(scratch_redis_db(TROUBLED_REDIS_DB)),
+            troubled_sim,
+            troubled_port,
+            tmp_path / "metrics-troubled",
+            BATCHRUNNER_RETRY_MAX_SECONDS="2",
         )
-        prometheus = stack.enter_context(PrometheusServer(
-            prometheus_binary, [happy_instance, f"127.0.0.1:{troubled_port}"], tmp_path / "prometheus",
-            free_port(),
-        ))
+        prometheus = stack.enter_context(
+            PrometheusServer(
+                prometheus_binary,
+                [happy_instance, f"127.0.0.1:{troubled_port}"],
+                tmp_path / "prometheus",
+                free_port(),
+            )
+        )
         happy = stack.enter_context(WorkerProcess(happy_env, tmp_path / "happy-worker.log", threads=4))
         troubled = stack.enter_context(WorkerProcess(troubled_env, tmp_path / "troubled-worker.log", threads=2))
         logs: list[WorkerProcess | PrometheusServer] = [happy, troubled, prometheus]
-        _wait_or_fail(lambda: prometheus.targets_up() == 2, timeout=30,
-                      message="Prometheus to scrape both workers' metrics endpoints", logs=logs)
+        _wait_or_fail(
+            lambda: prometheus.targets_up() == 2,
+            timeout=30,
+            message="Prometheus to scrape both workers' metrics endpoints",
+            logs=logs,
+        )
 
         _enqueue(troubled_file, "troubled", troubled_env)
         finished = f'sum(batchrunner_runs_finished_total{{instance="{happy_instance}"}})'
@@ -168,11 +191,19 @@ def test_every_dashboard_query_returns_data(
             # tool whose calls all fell between two scrapes would show no rate; the second batch's do.
             for wave, batch in enumerate(("dashboard", "dashboard-again"), start=1):
                 _enqueue(EXAMPLES, batch, happy_env)
-                _wait_or_fail(lambda: _unfinished_jobs(engine) == 0, timeout=BATCH_TIMEOUT_SECONDS,
-                              message=f"every job of batch {batch} to finish", logs=logs)
+                _wait_or_fail(
+                    lambda: _unfinished_jobs(engine) == 0,
+                    timeout=BATCH_TIMEOUT_SECONDS,
+                    message=f"every job of batch {batch} to finish",
+                    logs=logs,
+                )
                 expected_runs = wave * len(job_lines)
-                _wait_or_fail(lambda: prometheus.scalar(finished) >= expected_runs, timeout=30,  # noqa: B023
-                              message=f"Prometheus to scrape every finished run of batch {batch}", logs=logs)
+                _wait_or_fail(
+                    lambda: prometheus.scalar(finished) >= expected_runs,
+                    timeout=30,  # noqa: B023
+                    message=f"Prometheus to scrape every finished run of batch {batch}",
+                    logs=logs,
+                )
         finally:
             engine.dispose()
         time.sleep(2.5)  # two more scrapes, so every rate() has its last increase
@@ -193,4 +224,3 @@ def test_every_dashboard_query_returns_data(
                 failures.append(f"{where}\n    only NaN/Inf: {_describe(result)}\n    {NAN_HINT}")
 
     assert not failures, f"{len(failures)} of {len(targets)} dashboard queries failed:\n" + "\n".join(failures)
-

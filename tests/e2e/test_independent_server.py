@@ -39,10 +39,22 @@ def fakeai_url(services_required: bool, tmp_path: Path) -> Iterator[str]:
         pytest.skip("fakeai is not installed")
     port = free_port()
     log = (tmp_path / "fakeai.log").open("w")
-    command = [sys.executable, "-m", "fakeai", "server", "--host", "127.0.0.1", "--port", str(port),
-               "--response-delay", "0", "--no-random-delay"]
+    command = [
+        sys.executable,
+        "-m",
+        "fakeai",
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--response-delay",
+        "0",
+        "--no-random-delay",
+    ]
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
+
         def answers() -> bool:
             try:
                 return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code < 500

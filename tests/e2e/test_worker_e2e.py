@@ -95,8 +95,10 @@ def test_worker_completes_example_batch_on_the_responses_backend(
             conn.execute(sa.text("SELECT model, sum(total_tokens) FROM api_objects GROUP BY model")).all()
         )
         job_sums = conn.execute(
-            sa.text("SELECT count(*) FROM jobs j WHERE j.total_tokens <>"
-                    " (SELECT sum(o.total_tokens) FROM api_objects o WHERE o.job_id = j.id)")
+            sa.text(
+                "SELECT count(*) FROM jobs j WHERE j.total_tokens <>"
+                " (SELECT sum(o.total_tokens) FROM api_objects o WHERE o.job_id = j.id)"
+            )
         ).scalar()
     assert by_model == sums and sum(sums.values()) > 0 and job_sums == 0
     assert API_KEY not in log_text

@@ -73,8 +73,12 @@ def test_crash_at_fault_point_never_duplicates_a_run(database_url: str, point: s
 def test_jobs_on_one_thread_never_overlap(sqlite_url: str) -> None:
     """Jobs naming the same existing thread run one at a time: the API never sees a second active run."""
     specs = [
-        job(f"shared-{n}", thread_id="thread_demo_shared", line_no=n,
-            params={"additional_messages": [{"role": "user", "content": f"Question {n}"}]})
+        job(
+            f"shared-{n}",
+            thread_id="thread_demo_shared",
+            line_no=n,
+            params={"additional_messages": [{"role": "user", "content": f"Question {n}"}]},
+        )
         for n in range(1, 5)
     ]
     with step_harness(sqlite_url) as harness:

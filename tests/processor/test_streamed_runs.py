@@ -83,8 +83,9 @@ def test_a_stream_that_settled_before_the_commit_makes_the_job_look_now(sqlite_u
 def test_followed_runs_are_looked_at_once_each(sqlite_url: str) -> None:
     """With runs shorter than the fallback, each job retrieves its run once: no poll before the stream's word."""
     specs = [job(f"j{n}") for n in range(6)]
-    with step_harness(sqlite_url, config=ProcessorConfig(stream_fallback_s=FALLBACK_S),
-                      backend_factory=StreamedBackend) as harness:
+    with step_harness(
+        sqlite_url, config=ProcessorConfig(stream_fallback_s=FALLBACK_S), backend_factory=StreamedBackend
+    ) as harness:
         harness.enqueue(specs)
         harness.drain()
         stats = harness.sim_stats()

@@ -32,9 +32,7 @@ class Sim:
     def __init__(self, config: SimConfig, clock: FakeClock) -> None:
         self.clock = clock
         self.app = create_app(replace(config, clock=clock))
-        self.client = httpx.Client(
-            transport=SyncASGITransport(self.app), base_url="http://sim.test/v1", headers=BETA
-        )
+        self.client = httpx.Client(transport=SyncASGITransport(self.app), base_url="http://sim.test/v1", headers=BETA)
 
     def stats(self) -> dict[str, Any]:
         return self.client.get("http://sim.test/_sim/stats").json()  # type: ignore[no-any-return]
@@ -54,9 +52,7 @@ class Sim:
         assert response.status_code == 200, response.text
         return response.json()  # type: ignore[no-any-return]
 
-    def wait_for(
-        self, run: dict[str, Any], statuses: set[str], step: float = 0.5, limit: int = 200
-    ) -> dict[str, Any]:
+    def wait_for(self, run: dict[str, Any], statuses: set[str], step: float = 0.5, limit: int = 200) -> dict[str, Any]:
         """Advance the fake clock until the run reaches one of `statuses`."""
         for _ in range(limit):
             run = self.get_run(run)

@@ -14,9 +14,7 @@ def _transcript(sim: Sim) -> list[Any]:
     runs = [
         sim.thread_and_run("asst_support", "Summarise the Q3 backlog of printer tickets"),
         sim.thread_and_run("asst_math", "What is (2 + 3) * 4?"),
-        sim.thread_and_run(
-            "asst_support", "Another question about refunds", metadata={"batchrunner_job": "x"}
-        ),
+        sim.thread_and_run("asst_support", "Another question about refunds", metadata={"batchrunner_job": "x"}),
     ]
     seen += runs
     for _ in range(24):
@@ -45,8 +43,5 @@ def test_other_seed_other_transcript(make_sim: Callable[..., Sim]) -> None:
     first = _transcript(make_sim(seed=7))
     second = _transcript(make_sim(seed=8))
     assert first[0]["id"] != second[0]["id"]
-    strip = [
-        [item.get("status") for item in transcript if isinstance(item, dict)]
-        for transcript in (first, second)
-    ]
+    strip = [[item.get("status") for item in transcript if isinstance(item, dict)] for transcript in (first, second)]
     assert strip[0] != strip[1]

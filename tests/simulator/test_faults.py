@@ -82,9 +82,7 @@ def test_slow_responses_are_delayed(make_sim: Callable[..., Sim]) -> None:
 def test_in_process_transport_honours_read_timeout() -> None:
     """A slow response beyond the client's read timeout raises httpx.ReadTimeout."""
     app = create_app(SimConfig(fault_slow_rate=1.0, fault_slow_seconds=2.0))
-    client = httpx.Client(
-        transport=SyncASGITransport(app), base_url="http://sim/v1", headers=BETA, timeout=0.1
-    )
+    client = httpx.Client(transport=SyncASGITransport(app), base_url="http://sim/v1", headers=BETA, timeout=0.1)
     started = time.monotonic()
     with pytest.raises(httpx.ReadTimeout):
         client.get("/assistants/asst_support")

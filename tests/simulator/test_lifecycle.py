@@ -21,10 +21,7 @@ def test_run_moves_from_queued_to_completed_with_the_clock(sim: Sim) -> None:
         if current["status"] != "completed":
             assert current["usage"] is None
     assert seen == ["queued", "in_progress", "completed"]
-    assert (
-        current["usage"]["total_tokens"]
-        == current["usage"]["prompt_tokens"] + current["usage"]["completion_tokens"]
-    )
+    assert current["usage"]["total_tokens"] == current["usage"]["prompt_tokens"] + current["usage"]["completion_tokens"]
     assert current["usage"]["prompt_tokens"] > 0 and current["usage"]["completion_tokens"] > 0
     assert current["started_at"] is not None and current["completed_at"] >= current["started_at"]
 
@@ -44,9 +41,7 @@ def test_completion_adds_assistant_message_and_step_with_matching_usage(sim: Sim
     """The answer is an assistant message tied to the run, recorded by a message_creation step."""
     run = sim.thread_and_run("asst_support", "Summarise the refund policy for damaged parcels")
     done = sim.wait_for(run, {"completed"})
-    messages = sim.client.get(f"/threads/{run['thread_id']}/messages", params={"run_id": run["id"]}).json()[
-        "data"
-    ]
+    messages = sim.client.get(f"/threads/{run['thread_id']}/messages", params={"run_id": run["id"]}).json()["data"]
     assert len(messages) == 1
     message = messages[0]
     assert message["role"] == "assistant" and message["run_id"] == run["id"]
@@ -141,9 +136,7 @@ def test_max_completion_tokens_makes_long_answer_incomplete(sim: Sim) -> None:
     assert done["status"] == "incomplete"
     assert done["incomplete_details"] == {"reason": "max_completion_tokens"}
     assert done["usage"]["completion_tokens"] == 256
-    message = sim.client.get(f"/threads/{run['thread_id']}/messages", params={"run_id": run["id"]}).json()[
-        "data"
-    ][0]
+    message = sim.client.get(f"/threads/{run['thread_id']}/messages", params={"run_id": run["id"]}).json()["data"][0]
     assert message["status"] == "incomplete" and message["incomplete_details"] == {"reason": "max_tokens"}
     unlimited = sim.wait_for(sim.thread_and_run("asst_support", text), {"completed", "incomplete"})
     assert unlimited["status"] == "completed" and unlimited["usage"]["completion_tokens"] > 256

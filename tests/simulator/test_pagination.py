@@ -14,9 +14,7 @@ def _thread_with_messages(sim: Sim, count: int) -> tuple[str, list[str]]:
     ids = []
     for index in range(count):
         sim.clock.advance(1)
-        response = sim.client.post(
-            f"/threads/{thread['id']}/messages", json={"role": "user", "content": f"m{index}"}
-        )
+        response = sim.client.post(f"/threads/{thread['id']}/messages", json={"role": "user", "content": f"m{index}"})
         ids.append(response.json()["id"])
     return thread["id"], ids
 
@@ -104,9 +102,7 @@ def test_runs_and_steps_lists_paginate(sim: Sim) -> None:
         sim.wait_for(run, {"completed"})
     first = sim.client.get(f"/threads/{thread['id']}/runs", params={"limit": 2}).json()
     assert [run["id"] for run in first["data"]] == [run_ids[2], run_ids[1]] and first["has_more"] is True
-    rest = sim.client.get(
-        f"/threads/{thread['id']}/runs", params={"limit": 2, "after": first["last_id"]}
-    ).json()
+    rest = sim.client.get(f"/threads/{thread['id']}/runs", params={"limit": 2, "after": first["last_id"]}).json()
     assert [run["id"] for run in rest["data"]] == [run_ids[0]] and rest["has_more"] is False
 
 

@@ -78,19 +78,13 @@ def test_tpm_429_and_request_too_large(make_sim: Callable[..., Sim]) -> None:
     """Over the token budget a run gets a `tokens` 429 and is not created; above tpm it is too large."""
     sim = make_sim(tpm=1000)
     sim.thread_and_run("asst_support", "hello", max_completion_tokens=900)
-    limited = sim.client.post(
-        "/threads/runs", json={"assistant_id": "asst_support", "max_completion_tokens": 900}
-    )
+    limited = sim.client.post("/threads/runs", json={"assistant_id": "asst_support", "max_completion_tokens": 900})
     assert limited.status_code == 429
     assert limited.json()["error"]["type"] == "tokens"
     assert int(limited.headers["retry-after"]) >= 1
     assert sim.stats()["runs_created"] == 1
-    too_large = sim.client.post(
-        "/threads/runs", json={"assistant_id": "asst_support", "max_completion_tokens": 5000}
-    )
-    assert too_large.status_code == 429 and too_large.json()["error"]["message"].startswith(
-        "Request too large"
-    )
+    too_large = sim.client.post("/threads/runs", json={"assistant_id": "asst_support", "max_completion_tokens": 5000})
+    assert too_large.status_code == 429 and too_large.json()["error"]["message"].startswith("Request too large")
     assert "retry-after" not in too_large.headers
     assert sim.stats()["rate_limited"]["tokens"] == 2
 
@@ -116,9 +110,7 @@ def test_rejected_run_costs_no_tokens(make_sim: Callable[..., Sim]) -> None:
     sim = make_sim(tpm=5000)
     bad_choice = {"type": "function", "function": {"name": "missing"}}
     assert (
-        sim.client.post(
-            "/threads/runs", json={"assistant_id": "asst_math", "tool_choice": bad_choice}
-        ).status_code
+        sim.client.post("/threads/runs", json={"assistant_id": "asst_math", "tool_choice": bad_choice}).status_code
         == 400
     )
     assert sim.client.post("/threads/runs", json={"assistant_id": "asst_nope"}).status_code == 404

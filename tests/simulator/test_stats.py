@@ -52,9 +52,7 @@ def test_concurrent_clients_keep_counts_and_ids_consistent(sim: Sim) -> None:
 
     def worker(worker_index: int) -> None:
         for index in range(10):
-            run = sim.thread_and_run(
-                "asst_support", "hi", metadata={"batchrunner_job": f"{worker_index}-{index}"}
-            )
+            run = sim.thread_and_run("asst_support", "hi", metadata={"batchrunner_job": f"{worker_index}-{index}"})
             with lock:
                 created.append(run["id"])
 

@@ -72,13 +72,9 @@ def test_math_assistant_round_trip(sim: Sim) -> None:
     assert resumed.status_code == 200
     assert resumed.json()["status"] == "in_progress" and resumed.json()["required_action"] is None
     done = sim.wait_for(run, {"completed"})
-    message = sim.client.get(f"/threads/{run['thread_id']}/messages", params={"run_id": run["id"]}).json()[
-        "data"
-    ][0]
+    message = sim.client.get(f"/threads/{run['thread_id']}/messages", params={"run_id": run["id"]}).json()["data"][0]
     assert message["content"][0]["text"]["value"] == "The result of calculate is 126."
-    steps = sim.client.get(
-        f"/threads/{run['thread_id']}/runs/{run['id']}/steps", params={"order": "asc"}
-    ).json()
+    steps = sim.client.get(f"/threads/{run['thread_id']}/runs/{run['id']}/steps", params={"order": "asc"}).json()
     assert [step["type"] for step in steps["data"]] == ["tool_calls", "message_creation"]
     recorded = steps["data"][0]["step_details"]["tool_calls"][0]
     assert recorded["id"] == call["id"] and recorded["function"]["output"] == "126"
@@ -172,17 +168,13 @@ def test_tools_override_with_custom_function(sim: Sim) -> None:
 
 def test_plan_tool_calls_ignores_non_function_tools() -> None:
     """code_interpreter and file_search tools never produce function calls."""
-    assert (
-        plan_tool_calls([{"type": "code_interpreter"}, {"type": "file_search"}], "auto", True, "1 + 1") == []
-    )
+    assert plan_tool_calls([{"type": "code_interpreter"}, {"type": "file_search"}], "auto", True, "1 + 1") == []
 
 
 def test_submit_rejects_wrong_ids_and_wrong_status(make_sim: Callable[..., Sim]) -> None:
     """Tool outputs are refused when ids are missing or unknown, or when the run is not waiting."""
     sim = make_sim()
-    waiting = sim.wait_for(
-        sim.thread_and_run("asst_analyst", 'Compute 1 + 2 and count "x y"'), {"requires_action"}
-    )
+    waiting = sim.wait_for(sim.thread_and_run("asst_analyst", 'Compute 1 + 2 and count "x y"'), {"requires_action"})
     first, second = (call["id"] for call in tool_calls(waiting))
     missing = sim.submit(waiting, {first: "3"})
     assert missing.status_code == 400 and missing.json()["error"]["param"] == "tool_outputs"

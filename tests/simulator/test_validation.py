@@ -192,19 +192,11 @@ def test_active_run_blocks_new_runs_and_messages(sim: Sim) -> None:
     run = sim.client.post("/threads/thread_demo_shared/runs", json={"assistant_id": "asst_support"}).json()
     second = sim.client.post("/threads/thread_demo_shared/runs", json={"assistant_id": "asst_support"})
     assert second.status_code == 400
-    assert (
-        second.json()["error"]["message"]
-        == f"Thread thread_demo_shared already has an active run {run['id']}."
-    )
-    message = sim.client.post(
-        "/threads/thread_demo_shared/messages", json={"role": "user", "content": "more"}
-    )
+    assert second.json()["error"]["message"] == f"Thread thread_demo_shared already has an active run {run['id']}."
+    message = sim.client.post("/threads/thread_demo_shared/messages", json={"role": "user", "content": "more"})
     assert message.status_code == 400 and run["id"] in message.json()["error"]["message"]
     sim.wait_for(run, {"completed"})
-    assert (
-        sim.client.post("/threads/thread_demo_shared/runs", json={"assistant_id": "asst_support"}).status_code
-        == 200
-    )
+    assert sim.client.post("/threads/thread_demo_shared/runs", json={"assistant_id": "asst_support"}).status_code == 200
     assert sim.stats()["runs_created"] == 2
 
 
@@ -249,7 +241,5 @@ def test_valid_full_create_run_body_is_echoed(sim: Sim) -> None:
     messages = sim.client.get("/threads/thread_demo_shared/messages", params={"order": "asc"}).json()["data"]
     assert messages[-1]["content"][0]["text"]["value"] == "Extra context"
     sim.wait_for(run, {"completed"})
-    answer = sim.client.get("/threads/thread_demo_shared/messages", params={"run_id": run["id"]}).json()[
-        "data"
-    ][0]
+    answer = sim.client.get("/threads/thread_demo_shared/messages", params={"run_id": run["id"]}).json()["data"][0]
     assert answer["content"][0]["text"]["value"].startswith('{"summary": ')

@@ -81,8 +81,22 @@ def test_unknown_or_hostile_zones_are_refused(timezone: Any, message: str) -> No
 def test_text_statistics_counts() -> None:
     """Characters, words, sentences, lines and average word length of a small text."""
     text = "The cat sat. The CAT ran!\nWhy? Because the dog's well-known bark scared it"
-    words = ["The", "cat", "sat", "The", "CAT", "ran", "Why", "Because", "the", "dog's", "well-known",
-             "bark", "scared", "it"]
+    words = [
+        "The",
+        "cat",
+        "sat",
+        "The",
+        "CAT",
+        "ran",
+        "Why",
+        "Because",
+        "the",
+        "dog's",
+        "well-known",
+        "bark",
+        "scared",
+        "it",
+    ]
     stats = text_statistics({"text": text})
     assert stats["characters"] == len(text)
     assert stats["words"] == len(words)

@@ -35,9 +35,7 @@ def make_runner(
     max_workers: int = 4,
 ) -> ToolRunner:
     registry = registry_of(handlers)
-    return ToolRunner(
-        registry, timeout_seconds=timeout, max_output_chars=max_output_chars, max_workers=max_workers
-    )
+    return ToolRunner(registry, timeout_seconds=timeout, max_output_chars=max_output_chars, max_workers=max_workers)
 
 
 def echo(arguments: dict[str, Any], /) -> dict[str, Any]:
@@ -66,13 +64,14 @@ def test_ok_json_value() -> None:
 
 def test_ok_string_is_sent_as_is() -> None:
     """A returned str is the output verbatim, not JSON-encoded."""
-    with make_runner({"plain": lambda arguments: "plain text, \"quoted\""}) as runner:
+    with make_runner({"plain": lambda arguments: 'plain text, "quoted"'}) as runner:
         result = runner.run("c", "plain", "{}")
     assert (result.outcome, result.output) == ("ok", 'plain text, "quoted"')
 
 
 def test_duration_measures_the_handler() -> None:
     """duration_seconds covers the handler's running time."""
+
     def nap(arguments: dict[str, Any], /) -> str:
         time.sleep(0.1)
         return "done"
@@ -321,7 +320,11 @@ def test_run_all_keeps_order_across_mixed_outcomes() -> None:
     with make_runner({"echo": echo, "fail": fail}) as runner:
         results = runner.run_all(calls)
     assert [(result.tool_call_id, result.outcome) for result in results] == [
-        ("a", "ok"), ("b", "unknown_tool"), ("c", "invalid_arguments"), ("d", "error"), ("e", "ok"),
+        ("a", "ok"),
+        ("b", "unknown_tool"),
+        ("c", "invalid_arguments"),
+        ("d", "error"),
+        ("e", "ok"),
     ]
 
 
@@ -353,9 +356,7 @@ def test_closed_runner_refuses_calls() -> None:
         runner.run("c", "echo", "{}")
 
 
-@pytest.mark.parametrize(
-    ("keyword", "value"), [("timeout", 0.0), ("max_output_chars", 0), ("max_workers", 0)]
-)
+@pytest.mark.parametrize(("keyword", "value"), [("timeout", 0.0), ("max_output_chars", 0), ("max_workers", 0)])
 def test_limits_must_be_positive(keyword: str, value: float) -> None:
     """A zero timeout, output limit or pool size is refused at construction."""
     options: dict[str, Any] = {keyword: value}

@@ -60,4 +60,3 @@ class ResponseStream:
                 await anyio.sleep(wait)
         finally:
             self.close()
-
