@@ -199,8 +199,8 @@ def test_every_dashboard_query_returns_data(
                 )
                 expected_runs = wave * len(job_lines)
                 _wait_or_fail(
-                    lambda: prometheus.scalar(finished) >= expected_runs,
-                    timeout=30,  # noqa: B023
+                    lambda: prometheus.scalar(finished) >= expected_runs,  # noqa: B023
+                    timeout=30,
                     message=f"Prometheus to scrape every finished run of batch {batch}",
                     logs=logs,
                 )
