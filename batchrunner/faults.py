@@ -13,6 +13,9 @@ import random
 from collections.abc import Callable
 
 FaultHook = Callable[[str], None]
+# The line a crashing process writes to stderr first: a crash is counted from the logs, since a worker
+# process whose main process has already exited (its sibling crashed) leaves no exit code to read.
+CRASH_LOG_MARK = "batchrunner fault point crash"
 KNOWN_POINTS = frozenset({"after_thread_create", "after_run_create", "after_tool_outputs"})
 CRASH_EXIT_CODE = 70
 
@@ -43,6 +46,7 @@ def crashing_hook(points: dict[str, float], rand: Callable[[], float] = random.r
     def hook(point: str) -> None:
         probability = points.get(point)
         if probability and rand() < probability:
+            os.write(2, f"{CRASH_LOG_MARK}: {point} in process {os.getpid()}\n".encode())
             os._exit(CRASH_EXIT_CODE)
 
     return hook

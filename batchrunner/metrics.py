@@ -67,7 +67,7 @@ BUDGET_REMAINING = Gauge(
 )
 RUN_STREAMS_OPEN = Gauge(
     "batchrunner_run_streams_open",
-    "Run streams a worker holds open (runs it hears about without polling).",
+    "Streams a worker holds open (runs and responses it hears about without polling).",
     multiprocess_mode="livesum",
 )
 BUDGET_WAITS = Counter(

@@ -430,7 +430,7 @@ class JobProcessor:
             if not snapshot.cancelling:
                 self._spend(requests=1)
                 job = self._repo.mark_cancel_requested(job)
-                snapshot = backend.cancel(self._handle(job))
+                snapshot = self._cancel_object(job)
                 if snapshot.is_done:
                     return self._finish(job, snapshot)
             return self._record_look_and_reschedule(job, snapshot)
@@ -442,6 +442,18 @@ class JobProcessor:
                 return self._cancel(job)
         self._repo.finish_without_object(job, state=JobState.CANCELLED, code="cancelled", message="batch cancelled")
         return None
+
+    def _cancel_object(self, job: JobView) -> ObjectSnapshot:
+        """Cancel the job's object; one that ended since it was looked at refuses (400), so look again."""
+        backend = self._backend(job)
+        try:
+            return backend.cancel(self._handle(job))
+        except RequestRejectedError:
+            self._spend(requests=1)
+            snapshot = backend.look(self._handle(job))
+            if not snapshot.is_done:
+                raise
+            return snapshot
 
     # -- bookkeeping ------------------------------------------------------------------------------
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from batchrunner.api.object_streams import ObjectStreams
 from batchrunner.backend.assistants.adapter import AssistantsBackend
 from batchrunner.backend.assistants.client import AssistantsClient, RequestRecord
-from batchrunner.backend.assistants.streams import RunStreams
 from batchrunner.backend.base import Backend
 from batchrunner.backend.responses.adapter import ResponsesBackend
 from batchrunner.backend.responses.client import ResponsesClient
@@ -35,8 +35,8 @@ def count_request(record: RequestRecord) -> None:
     API_REQUEST_DURATION.labels(endpoint=endpoint).observe(record.seconds)
 
 
-class SettledRunWaker:
-    """Wakes a job whose run stream settled: due now in the database, then a wake-up message."""
+class SettledObjectWaker:
+    """Wakes a job whose object stream settled: due now in the database, then a wake-up message."""
 
     def __init__(self, repository: Repository) -> None:
         self._repository = repository
@@ -105,8 +105,8 @@ class Runtime:
     tools: ToolRunner
     budget: Budget
     processor: JobProcessor
-    settled_runs: SettledRunWaker
-    streams: RunStreams | None = field(default=None)
+    settled_runs: SettledObjectWaker
+    streams: ObjectStreams | None = field(default=None)
 
     @classmethod
     def build(
@@ -133,10 +133,10 @@ class Runtime:
             max_output_chars=settings.tool_max_output_chars,
         )
         budget = budget or make_fleet_budget(settings)
-        settled_runs = SettledRunWaker(repository)
+        settled_runs = SettledObjectWaker(repository)
         # A test's in-process transport serves plain requests only; streams need a real server.
         streams = (
-            RunStreams(
+            ObjectStreams(
                 settings.api_base_url,
                 settings.api_key_value(),
                 max_streams=settings.max_run_streams,
@@ -148,7 +148,7 @@ class Runtime:
             if settings.max_run_streams > 0 and transport is None
             else None
         )
-        backends: list[Backend] = [AssistantsBackend(client, streams), ResponsesBackend(responses_client)]
+        backends: list[Backend] = [AssistantsBackend(client, streams), ResponsesBackend(responses_client, streams)]
         processor = JobProcessor(
             repository,
             {backend.name: backend for backend in backends},
@@ -161,7 +161,7 @@ class Runtime:
         return cls(settings, repository, client, responses_client, tools, budget, processor, settled_runs, streams)
 
     def wake_jobs_with(self, send: Callable[[int], None]) -> None:
-        """How to send a wake-up for a job whose run stream settled (the broker's queue)."""
+        """How to send a wake-up for a job whose object stream settled (the broker's queue)."""
         self.settled_runs.send = send
 
     def close(self) -> None:

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     max_run_streams: int = Field(
         500,
         ge=0,
-        description="Runs per worker process followed over a stream instead of polled (0: always poll).",
+        description="Runs or responses per worker process followed over a stream instead of polled (0: always poll).",
     )
     max_run_attempts: int = Field(
         3, ge=1, description="Attempts per job when runs fail with rate_limit_exceeded/server_error."

@@ -8,7 +8,7 @@ request and its ``Authorization`` header.
 
 ``PipelineSteps`` holds the parts that do not depend on how the request is sent (base URL, headers,
 metrics hook, the key for redaction, classification and parsing of a reply), so that streamed requests on
-an ``httpx.AsyncClient`` (``batchrunner.backend.assistants.streams``) go through the same steps as plain ones.
+an ``httpx.AsyncClient`` (``batchrunner.api.object_streams``) go through the same steps as plain ones.
 
 API-specific headers (``OpenAI-Beta: assistants=v2`` for Assistants) are the caller's ``default_headers``.
 """

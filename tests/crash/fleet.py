@@ -13,6 +13,7 @@ from typing import Any
 import redis
 import sqlalchemy as sa
 
+from batchrunner.faults import CRASH_LOG_MARK
 from batchrunner.simulator.server import BackgroundSimulator
 from batchrunner.testing.checks import describe_unfinished, fetch_sim_stats, unfinished_jobs
 from batchrunner.testing.jobgen import JobLine, write_job_file
@@ -85,6 +86,11 @@ class Supervisor:
 
     def log_text(self) -> str:
         return "\n".join(worker.log_text() for worker in self.workers)
+
+    def fault_crashes(self) -> int:
+        """Processes a fault point ended, from their last words: a worker process whose main process had
+        already exited (after its sibling crashed) may crash too, and leaves no exit code to count."""
+        return self.log_text().count(CRASH_LOG_MARK)
 
 
 @dataclass

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from batchrunner.backend.assistants import AssistantsBackend
+from batchrunner.backend.base import Handle, ObjectSnapshot
 from batchrunner.jobs import read_job_file
 from batchrunner.limiter import MemoryBudget
 from batchrunner.processor import ProcessorConfig
@@ -191,6 +193,35 @@ def test_cancelled_batch_cancels_runs_through_the_api(sqlite_url: str) -> None:
     assert any(key.endswith("/cancel") for key in stats["requests"])
     statuses = {row.status for row in query_rows(sqlite_url, "SELECT status FROM api_objects")}
     assert statuses <= {"cancelled"}
+
+
+def test_a_cancel_refused_because_the_run_just_ended_records_the_run(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run ends between the step's look and its cancel: the API refuses the cancel (400), the job
+    looks again and records the run, instead of failing on the refusal."""
+    sim = SimConfig(run_duration_min_s=60, run_duration_max_s=90)
+    with step_harness(sqlite_url, sim) as harness:
+        original_cancel = AssistantsBackend.cancel
+
+        def cancel_after_the_run_ended(self: AssistantsBackend, handle: Handle) -> ObjectSnapshot:
+            harness.clock.advance_to(harness.clock() + timedelta(seconds=120))
+            return original_cancel(self, handle)
+
+        monkeypatch.setattr(AssistantsBackend, "cancel", cancel_after_the_run_ended)
+        harness.enqueue([job("late", line_no=1)])
+        for _ in range(3):
+            harness.step()
+        batch_id = harness.repository.batch_id("batch")
+        assert batch_id is not None
+        for job_id in harness.repository.cancel_batch(batch_id):
+            harness.wake(job_id)
+        harness.drain()
+        stats = harness.sim_stats()
+    assert job_states(sqlite_url) == {"late": "cancelled"}
+    assert any(key.endswith("/cancel") and "400" in statuses for key, statuses in stats["requests"].items())
+    statuses = [row.status for row in query_rows(sqlite_url, "SELECT status FROM api_objects")]
+    assert statuses == ["completed"], "the run's end is recorded as it was"
 
 
 def _raising(arguments: dict[str, Any]) -> str:

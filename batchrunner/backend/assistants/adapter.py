@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from batchrunner.api.object_streams import DialectStreams, ObjectStreams
 from batchrunner.backend.assistants.client import (
     CREATE_RUN_PATH,
     SUBMIT_TOOL_OUTPUTS_PATH,
@@ -15,7 +16,7 @@ from batchrunner.backend.assistants.client import (
     tool_outputs_body,
 )
 from batchrunner.backend.assistants.models import Message, Run, RunStep, ToolOutput
-from batchrunner.backend.assistants.streams import RunStreams
+from batchrunner.backend.assistants.streams import RUN_STREAMS
 from batchrunner.backend.base import (
     TAG_KEY,
     DetailRecord,
@@ -153,22 +154,20 @@ class AssistantsBackend:
     name = BACKEND_NAME
     chains_objects = False
 
-    def __init__(self, client: AssistantsClient, streams: RunStreams | None = None) -> None:
+    def __init__(self, client: AssistantsClient, streams: ObjectStreams | None = None) -> None:
         self._client = client
-        self._streams = streams
+        self._streams = DialectStreams(streams, RUN_STREAMS)
 
     def _streamed(self, template: str, ids: dict[str, str], body: dict[str, Any]) -> ObjectSnapshot | None:
         """The run a streamed request shows, or None when no stream is free (send a plain request)."""
-        if self._streams is None:
-            return None
         response = self._streams.open(template, ids, body)
         return replace(snapshot_of(response), streamed=True) if response is not None else None
 
     def follow(self, object_id: str, job_id: int) -> bool:
-        return self._streams is not None and self._streams.follow(object_id, job_id)
+        return self._streams.follow(object_id, job_id)
 
     def is_followed(self, object_id: str) -> bool:
-        return self._streams is not None and self._streams.is_following(object_id)
+        return self._streams.is_following(object_id)
 
     def needs_container(self, job: JobSpec) -> bool:
         return job.thread_id is None
@@ -199,6 +198,9 @@ class AssistantsBackend:
         return None
 
     def look(self, handle: Handle) -> ObjectSnapshot:
+        ended = self._streams.take_ended(handle.object_id)  # its stream already showed how it ended
+        if ended is not None:
+            return snapshot_of(ended)
         return snapshot_of(self._client.retrieve_run(_required_thread(handle.container_id), handle.object_id))
 
     def continue_with_tool_outputs(

@@ -1,7 +1,9 @@
 """The Responses backend: an attempt is a chain of background responses.
 
-Each response is created with ``background: true, store: true`` and followed by polls of
-``GET /responses/{id}`` until it leaves ``queued``/``in_progress``. A ``completed`` response whose
+Each response is created with ``background: true, store: true`` and followed until it leaves
+``queued``/``in_progress``: over its stream (``stream: true`` too, held on the shared stream thread,
+whose final event carries the ended response, so the look after it costs no request), or by polls of
+``GET /responses/{id}`` when every stream is taken or the stream broke. A ``completed`` response whose
 output holds ``function_call`` items is a tool round: the next response is chained with
 ``previous_response_id`` (or, for a job on an existing conversation, created on that conversation)
 and carries one ``function_call_output`` per call, with instructions and tools resent, since they are
@@ -20,6 +22,7 @@ from typing import Any
 
 from batchrunner.api.errors import NotFoundError
 from batchrunner.api.models import ApiResponse
+from batchrunner.api.object_streams import DialectStreams, ObjectStreams
 from batchrunner.backend.base import (
     TAG_KEY,
     DetailRecord,
@@ -31,8 +34,9 @@ from batchrunner.backend.base import (
     UsageRecord,
     is_retryable_failure,
 )
-from batchrunner.backend.responses.client import ResponsesClient
+from batchrunner.backend.responses.client import RESPONSES_PATH, ResponsesClient
 from batchrunner.backend.responses.models import OutputMessageItem, Response, ResponseStatus
+from batchrunner.backend.responses.stream import RESPONSE_STREAMS
 from batchrunner.jobs import BackendName, JobSpec
 from batchrunner.states import JobState, Phase
 
@@ -190,13 +194,20 @@ def continuation_body(job: JobSpec, tag: str, previous_id: str, outputs: list[tu
 
 
 class ResponsesBackend:
-    """Runs jobs through the Responses API of one ``ResponsesClient`` (polled; streams come later)."""
+    """Runs jobs through the Responses API of one ``ResponsesClient``, streamed when ``streams`` allow."""
 
     name = BACKEND_NAME
     chains_objects = True
 
-    def __init__(self, client: ResponsesClient) -> None:
+    def __init__(self, client: ResponsesClient, streams: ObjectStreams | None = None) -> None:
         self._client = client
+        self._streams = DialectStreams(streams, RESPONSE_STREAMS)
+
+    def _create(self, body: dict[str, Any]) -> ObjectSnapshot:
+        streamed = self._streams.open(RESPONSES_PATH, {}, body)
+        if streamed is not None:
+            return snapshot_of(streamed, streamed=True)
+        return snapshot_of(self._client.create_response(body))
 
     def needs_container(self, job: JobSpec) -> bool:
         return False
@@ -205,7 +216,7 @@ class ResponsesBackend:
         raise NotImplementedError("Responses jobs need no container: a conversation is named by the job")
 
     def start(self, job: JobSpec, container_id: str | None, tag: str) -> ObjectSnapshot:
-        return snapshot_of(self._client.create_response(create_body(job, tag)))
+        return self._create(create_body(job, tag))
 
     def can_adopt(self) -> bool:
         return False
@@ -214,6 +225,9 @@ class ResponsesBackend:
         return None
 
     def look(self, handle: Handle) -> ObjectSnapshot:
+        ended = self._streams.take_ended(handle.object_id)  # its stream's final event carried it whole
+        if ended is not None:
+            return snapshot_of(ended)
         try:
             return snapshot_of(self._client.retrieve_response(handle.object_id))
         except NotFoundError:
@@ -222,7 +236,7 @@ class ResponsesBackend:
     def continue_with_tool_outputs(
         self, current: ObjectSnapshot, job: JobSpec, tag: str, outputs: list[tuple[str, str]]
     ) -> ObjectSnapshot:
-        return snapshot_of(self._client.create_response(continuation_body(job, tag, current.object_id, outputs)))
+        return self._create(continuation_body(job, tag, current.object_id, outputs))
 
     def cancel(self, handle: Handle) -> ObjectSnapshot:
         try:
@@ -245,10 +259,10 @@ class ResponsesBackend:
         return self.look(snapshot.handle)
 
     def follow(self, object_id: str, job_id: int) -> bool:
-        return False
+        return self._streams.follow(object_id, job_id)
 
     def is_followed(self, object_id: str) -> bool:
-        return False
+        return self._streams.is_following(object_id)
 
 
 __all__ = ["BACKEND_NAME", "ResponsesBackend", "continuation_body", "create_body", "snapshot_of"]

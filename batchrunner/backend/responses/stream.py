@@ -12,7 +12,8 @@ Every other event (text and argument deltas, output items, event types newer tha
 as is a ``[DONE]`` line some compatible servers send. ``sequence_number`` is None when missing. A
 lifecycle or error event whose data is not what the API promises raises ``InvalidStreamEvent``.
 
-Only parsing: no I/O. ``ResponseEventParser.feed`` takes one line at a time (for ``aiter_lines`` on an
+``RESPONSE_STREAMS`` is the dialect ``batchrunner.api.object_streams.ObjectStreams`` holds such streams
+with. Only parsing: no I/O. ``ResponseEventParser.feed`` takes one line at a time (for ``aiter_lines`` on an
 event loop); ``read_events`` takes lines, ``read_event_bytes`` raw chunks split anywhere.
 """
 
@@ -20,24 +21,28 @@ from __future__ import annotations
 
 import codecs
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
 from batchrunner.api.models import ApiModel
+from batchrunner.api.object_streams import InvalidStreamEvent, StreamUpdate
 from batchrunner.api.pipeline import validation_problems
 from batchrunner.api.sse import Event, EventParser
-from batchrunner.backend.responses.models import Response
+from batchrunner.backend.responses.models import TERMINAL_RESPONSE_STATUSES, Response
 
 __all__ = [
     "ERROR_EVENT",
     "LIFECYCLE_EVENTS",
+    "RESPONSE_STREAMS",
     "TERMINAL_EVENTS",
     "InvalidStreamEvent",
     "ResponseEvent",
     "ResponseEventParser",
+    "ResponseStreamDialect",
+    "ResponseStreamReader",
     "StreamError",
     "read_event_bytes",
     "read_events",
@@ -57,15 +62,6 @@ LIFECYCLE_EVENTS: frozenset[str] = frozenset(
 TERMINAL_EVENTS: frozenset[str] = frozenset({"response.completed", "response.failed", "response.incomplete"})
 ERROR_EVENT = "error"
 _DONE = "[DONE]"
-
-
-class InvalidStreamEvent(ValueError):
-    """A lifecycle or error event whose data is not valid (not JSON, or no valid ``response``)."""
-
-    def __init__(self, event_type: str, problem: str) -> None:
-        super().__init__(f"stream event {event_type}: {problem}")
-        self.event_type = event_type
-        self.problem = problem
 
 
 class StreamError(ApiModel):
@@ -106,6 +102,43 @@ class ResponseEventParser:
     def finish(self) -> ResponseEvent | None:
         """The event left without its closing blank line when the stream ends (if any)."""
         return self.feed("")
+
+
+@dataclass
+class ResponseStreamReader:
+    """One response stream's lines -> updates (the ``ObjectStreams`` side): an ``error`` event ends it."""
+
+    _events: ResponseEventParser = field(default_factory=ResponseEventParser)
+
+    def feed(self, line: str) -> StreamUpdate[Response] | None:
+        event = self._events.feed(line)
+        if event is None:
+            return None
+        return StreamUpdate(event.response, ends=event.is_terminal)
+
+
+class ResponseStreamDialect:
+    """Streams of ``POST /responses`` with ``background`` and ``stream``: a response hands the job back
+    once its status is final (a tool round's response is ``completed`` with its function calls)."""
+
+    model = Response
+    headers: Mapping[str, str] = {}
+
+    def reader(self) -> ResponseStreamReader:
+        return ResponseStreamReader()
+
+    def object_id(self, obj: Response) -> str:
+        return obj.id
+
+    def hands_back(self, obj: Response) -> bool:
+        return obj.status in TERMINAL_RESPONSE_STATUSES
+
+    def ended(self, obj: Response) -> bool:
+        # A server whose final event leaves out the output is asked again (a look) rather than believed.
+        return obj.status in TERMINAL_RESPONSE_STATUSES and "output" in obj.model_fields_set
+
+
+RESPONSE_STREAMS = ResponseStreamDialect()
 
 
 def read_events(lines: Iterable[str]) -> Iterator[ResponseEvent]:
