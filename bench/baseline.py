@@ -13,6 +13,7 @@ import json
 import resource
 import time
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -77,11 +78,16 @@ def run_job(client: openai.OpenAI, job: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def run_all(jobs: list[dict[str, Any]], threads: int, base_url: str) -> dict[str, Any]:
+JobRunner = Callable[[openai.OpenAI, dict[str, Any]], dict[str, Any]]
+
+
+def run_all(jobs: list[dict[str, Any]], threads: int, base_url: str, run: JobRunner | None = None) -> dict[str, Any]:
+    """Every job through ``run`` (this module's ``run_job`` by default) on a pool of ``threads``."""
+    runner = run or run_job
     client = openai.OpenAI(base_url=base_url)  # the key comes from OPENAI_API_KEY, as for a user
     cpu_before, started = time.process_time(), time.time()
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        records = list(pool.map(lambda job: run_job(client, job), jobs))
+        records = list(pool.map(lambda job: runner(client, job), jobs))
     return {
         "started": started,
         "finished": time.time(),
@@ -91,8 +97,9 @@ def run_all(jobs: list[dict[str, Any]], threads: int, base_url: str) -> dict[str
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def main(run: JobRunner | None = None, extra: dict[str, Any] | None = None, description: str | None = None) -> None:
+    """The command line both baselines share; ``extra`` is added to the result file."""
+    parser = argparse.ArgumentParser(description=description or __doc__)
     parser.add_argument("--jobs", type=Path, required=True)
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--base-url", required=True)
@@ -100,8 +107,8 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore", DeprecationWarning)  # the SDK marks every Assistants call deprecated
     jobs = [json.loads(line) for line in args.jobs.read_text().splitlines() if line.strip()]
-    result = run_all(jobs, args.threads, args.base_url)
-    args.out.write_text(json.dumps(result))
+    result = run_all(jobs, args.threads, args.base_url, run)
+    args.out.write_text(json.dumps({**result, **(extra or {})}))
 
 
 if __name__ == "__main__":

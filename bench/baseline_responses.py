@@ -13,18 +13,14 @@ All of it on a ``ThreadPoolExecutor`` of N threads; the SDK's own retries (429 i
 
 from __future__ import annotations
 
-import argparse
-import json
-import resource
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import openai
 from openai.types.responses import Response
 
+from bench import baseline
 from bench.baseline import tool_output
 
 # The background-mode guide polls with `sleep(2)`; it is also batchrunner's default
@@ -107,32 +103,5 @@ def run_job(
     return record
 
 
-def run_all(jobs: list[dict[str, Any]], threads: int, base_url: str) -> dict[str, Any]:
-    client = openai.OpenAI(base_url=base_url)  # the key comes from OPENAI_API_KEY, as for a user
-    cpu_before, started = time.process_time(), time.time()
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        records = list(pool.map(lambda job: run_job(client, job), jobs))
-    return {
-        "started": started,
-        "finished": time.time(),
-        "cpu_seconds": time.process_time() - cpu_before,
-        "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-        "poll_interval_s": POLL_INTERVAL_S,
-        "jobs": records,
-    }
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--jobs", type=Path, required=True)
-    parser.add_argument("--threads", type=int, required=True)
-    parser.add_argument("--base-url", required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
-    jobs = [json.loads(line) for line in args.jobs.read_text().splitlines() if line.strip()]
-    result = run_all(jobs, args.threads, args.base_url)
-    args.out.write_text(json.dumps(result))
-
-
 if __name__ == "__main__":
-    main()
+    baseline.main(run_job, {"poll_interval_s": POLL_INTERVAL_S}, __doc__)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,7 +14,7 @@ from batchrunner.api.object_streams import ObjectStreams
 from batchrunner.api.sse import Event, EventParser
 from batchrunner.backend.assistants.streams import RUN_STREAMS
 from batchrunner.testing.payloads import run_payload
-from batchrunner.testing.processes import free_port
+from batchrunner.testing.processes import free_port, wait_until
 from tests.api.sse_script import Script, Settled, scripted_server, sse_event
 
 TEMPLATE = "/threads/{thread_id}/runs"
@@ -48,13 +48,6 @@ def streams(script: Script, settled: Settled) -> Iterator[ObjectStreams]:
             hub.close()
 
 
-def _wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
-
-
 def test_parser_builds_events_from_lines() -> None:
     parser = EventParser()
     lines = [": keep-alive", "", "event: thread.run.created", 'data: {"a":', "data: 1}", "", "data: x", ""]
@@ -82,14 +75,14 @@ def test_open_returns_the_first_run_and_a_followed_job_is_woken_when_the_run_end
     script.release.set()
     assert settled.arrived.wait(5)
     assert settled.calls == [(42, "run_1")]
-    _wait_until(lambda: streams.open_count == 0)
+    wait_until(lambda: streams.open_count == 0, timeout=5, interval=0.01)
     assert not streams.is_following("run_1")
 
 
 def test_a_stream_that_settles_before_follow_says_so(streams: ObjectStreams, script: Script, settled: Settled) -> None:
     script.stream(_event("thread.run.created", _run("queued")), _event("thread.run.failed", _run("failed")))
     assert streams.open(RUN_STREAMS, TEMPLATE, IDS, {}) is not None
-    _wait_until(lambda: streams.open_count == 0)
+    wait_until(lambda: streams.open_count == 0, timeout=5, interval=0.01)
     assert not streams.follow("run_1", 7), "the caller must look at the run itself"
     assert settled.calls == []
 
@@ -140,7 +133,7 @@ def test_an_error_answer_raises_like_a_plain_request(
     with pytest.raises(error) as raised:
         streams.open(RUN_STREAMS, TEMPLATE, IDS, {})
     assert "sk-stream-secret" not in str(raised.value)
-    _wait_until(lambda: streams.open_count == 0)
+    wait_until(lambda: streams.open_count == 0, timeout=5, interval=0.01)
 
 
 def test_a_stream_with_no_run_event_is_an_unclear_outcome(streams: ObjectStreams, script: Script) -> None:
@@ -153,7 +146,7 @@ def test_a_server_that_ignores_stream_answers_with_the_run(streams: ObjectStream
     script.respond = lambda _: JSONResponse(_run("in_progress"))
     response = streams.open(RUN_STREAMS, TEMPLATE, IDS, {})
     assert response is not None and response.data.status == "in_progress"
-    _wait_until(lambda: streams.open_count == 0)
+    wait_until(lambda: streams.open_count == 0, timeout=5, interval=0.01)
     assert not streams.follow("run_1", 1)
 
 
@@ -164,7 +157,7 @@ def test_open_returns_none_when_every_stream_is_taken(streams: ObjectStreams, sc
     assert streams.open_count == 2
     assert streams.open(RUN_STREAMS, TEMPLATE, IDS, {}) is None
     script.release.set()
-    _wait_until(lambda: streams.open_count == 0)
+    wait_until(lambda: streams.open_count == 0, timeout=5, interval=0.01)
     assert streams.open(RUN_STREAMS, TEMPLATE, IDS, {}) is not None
 
 
@@ -194,7 +187,7 @@ def test_a_stream_keeps_the_run_it_ended_with_for_one_look(
 ) -> None:
     script.stream(_event("thread.run.created", _run("queued")), _event("thread.run.completed", _run("completed")))
     assert streams.open(RUN_STREAMS, TEMPLATE, IDS, {}) is not None
-    _wait_until(lambda: streams.open_count == 0)
+    wait_until(lambda: streams.open_count == 0, timeout=5, interval=0.01)
     ended = streams.take_ended("run_1")
     assert ended is not None and ended.status == "completed"
     assert streams.take_ended("run_1") is None, "kept for one look only"
@@ -205,7 +198,7 @@ def test_a_run_waiting_for_tool_outputs_is_not_kept(streams: ObjectStreams, scri
         _event("thread.run.created", _run("queued")), _event("thread.run.requires_action", _run("requires_action"))
     )
     assert streams.open(RUN_STREAMS, TEMPLATE, IDS, {}) is not None
-    _wait_until(lambda: streams.open_count == 0)
+    wait_until(lambda: streams.open_count == 0, timeout=5, interval=0.01)
     assert streams.take_ended("run_1") is None, "a run that will change again must be looked at"
 
 

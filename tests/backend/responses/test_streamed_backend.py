@@ -7,8 +7,7 @@ no stream is free) go to a recording in-memory transport, so each test counts wh
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -20,6 +19,7 @@ from batchrunner.backend.responses.adapter import ResponsesBackend
 from batchrunner.backend.responses.client import ResponsesClient
 from batchrunner.jobs import BackendName, JobSpec
 from batchrunner.states import JobState, Phase
+from batchrunner.testing.processes import wait_until
 from tests.api.sse_script import Script, Settled, scripted_server, sse_event
 from tests.backend.responses.conftest import function_call_item, message_item, response_payload, usage_payload
 
@@ -85,13 +85,6 @@ def backend(hub: tuple[ObjectStreams, str], plain: PlainRequests) -> Iterator[Re
         client.close()
 
 
-def _wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
-
-
 def test_a_streamed_response_is_followed_and_its_final_event_is_the_look(
     backend: ResponsesBackend, script: Script, settled: Settled, plain: PlainRequests
 ) -> None:
@@ -141,7 +134,7 @@ def test_a_final_event_without_output_is_not_believed(
         sse_event("response.completed", {"type": "response.completed", "sequence_number": 1, "response": final}),
     )
     backend.start(JOB, None, "b:ticket-1:1")
-    _wait_until(lambda: hub[0].open_count == 0)
+    wait_until(lambda: hub[0].open_count == 0, timeout=5, interval=0.01)
     backend.look(Handle("resp_1"))
     assert len(plain.requests) == 1, "a copy without its output would record an empty answer"
 
@@ -152,7 +145,7 @@ def test_a_tool_round_continuation_is_streamed_too(
     call = function_call_item("call_1", "get_time", "{}")
     script.stream(_lifecycle("response.queued", "queued", 0, completed_at=None), _completed(1, output=[call]))
     first = backend.start(JOB, None, "b:ticket-1:1")
-    _wait_until(lambda: hub[0].open_count == 0)
+    wait_until(lambda: hub[0].open_count == 0, timeout=5, interval=0.01)
     ended = backend.look(first.handle)
     assert ended.phase is Phase.NEEDS_TOOL_OUTPUTS and [c.call_id for c in ended.tool_calls] == ["call_1"]
     script.stream(_lifecycle("response.queued", "queued", 0, completed_at=None, id="resp_2"))
