@@ -75,6 +75,14 @@ class StepHarness:
             self.wake(job_id)
         return ids
 
+    def cancel_batch(self, batch: str = "batch") -> None:
+        """Cancel ``batch`` as ``batchrunner cancel`` does, and wake its jobs."""
+        batch_id = self.repository.batch_id(batch)
+        if batch_id is None:
+            raise AssertionError(f"no batch {batch!r}")
+        for job_id in self.repository.cancel_batch(batch_id):
+            self.wake(job_id)
+
     def step(self) -> int | None:
         """Deliver the next wake-up; return the job id, or None when nothing is queued."""
         if not self.queue:

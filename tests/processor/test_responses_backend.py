@@ -131,10 +131,7 @@ def test_cancelled_batch_cancels_responses_through_the_api(sqlite_url: str) -> N
         harness.enqueue([job(f"c{n}", line_no=n, backend=RESPONSES) for n in range(1, 4)])
         for _ in range(3):
             harness.step()
-        batch_id = harness.repository.batch_id("batch")
-        assert batch_id is not None
-        for job_id in harness.repository.cancel_batch(batch_id):
-            harness.wake(job_id)
+        harness.cancel_batch()
         harness.drain()
         stats = harness.sim_stats()
     assert set(job_states(sqlite_url).values()) == {"cancelled"}

@@ -183,10 +183,7 @@ def test_cancelled_batch_cancels_runs_through_the_api(sqlite_url: str) -> None:
         harness.enqueue([job(f"c{n}", line_no=n) for n in range(1, 4)])
         for _ in range(6):
             harness.step()
-        batch_id = harness.repository.batch_id("batch")
-        assert batch_id is not None
-        for job_id in harness.repository.cancel_batch(batch_id):
-            harness.wake(job_id)
+        harness.cancel_batch()
         harness.drain()
         stats = harness.sim_stats()
     assert set(job_states(sqlite_url).values()) == {"cancelled"}
@@ -212,10 +209,7 @@ def test_a_cancel_refused_because_the_run_just_ended_records_the_run(
         harness.enqueue([job("late", line_no=1)])
         for _ in range(3):
             harness.step()
-        batch_id = harness.repository.batch_id("batch")
-        assert batch_id is not None
-        for job_id in harness.repository.cancel_batch(batch_id):
-            harness.wake(job_id)
+        harness.cancel_batch()
         harness.drain()
         stats = harness.sim_stats()
     assert job_states(sqlite_url) == {"late": "cancelled"}
