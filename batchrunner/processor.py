@@ -302,8 +302,10 @@ class JobProcessor:
 
     def _look(self, job: JobView) -> float | None:
         assert job.object_id is not None
-        self._spend(requests=1)
-        snapshot = self._backend(job).look(self._handle(job))
+        backend, handle = self._backend(job), self._handle(job)
+        if not backend.look_is_free(handle):
+            self._spend(requests=1)
+        snapshot = backend.look(handle)
         self._observe(snapshot)
         return self._after_look(job, snapshot)
 

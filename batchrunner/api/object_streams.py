@@ -179,6 +179,11 @@ class ObjectStreams:
         with self._lock:
             return object_id in self._followers
 
+    def holds_ended(self, object_id: str) -> bool:
+        """Whether ``take_ended`` would give the object (so a look at it costs no request)."""
+        with self._lock:
+            return object_id in self._ended
+
     def take_ended(self, object_id: str) -> Any | None:
         """The ended object a stream of this process last showed for ``object_id`` (once), else None."""
         with self._lock:
@@ -353,6 +358,9 @@ class DialectStreams(Generic[ModelT]):
 
     def is_following(self, object_id: str) -> bool:
         return self._streams is not None and self._streams.is_following(object_id)
+
+    def holds_ended(self, object_id: str) -> bool:
+        return self._streams is not None and self._streams.holds_ended(object_id)
 
     def take_ended(self, object_id: str) -> ApiResponse[ModelT] | None:
         """The ended object a stream showed, as an answer with no headers (the budget learns nothing new)."""

@@ -176,7 +176,13 @@ class Backend(Protocol):
         """The object tagged ``tag``, if the API created it before a crash."""
         ...
 
-    def look(self, handle: Handle) -> ObjectSnapshot: ...
+    def look(self, handle: Handle) -> ObjectSnapshot:
+        """One request, unless ``look_is_free`` (its stream already showed how the object ended)."""
+        ...
+
+    def look_is_free(self, handle: Handle) -> bool:
+        """Whether ``look`` will answer from what a stream showed, sending no request (no budget)."""
+        ...
 
     def continue_with_tool_outputs(
         self, current: ObjectSnapshot, job: JobSpec, tag: str, outputs: list[tuple[str, str]]

@@ -188,8 +188,10 @@ def test_a_stream_keeps_the_run_it_ended_with_for_one_look(
     script.stream(_event("thread.run.created", _run("queued")), _event("thread.run.completed", _run("completed")))
     assert streams.open(RUN_STREAMS, TEMPLATE, IDS, {}) is not None
     wait_until(lambda: streams.open_count == 0, timeout=5, interval=0.01)
+    assert streams.holds_ended("run_1")
     ended = streams.take_ended("run_1")
     assert ended is not None and ended.status == "completed"
+    assert not streams.holds_ended("run_1")
     assert streams.take_ended("run_1") is None, "kept for one look only"
 
 

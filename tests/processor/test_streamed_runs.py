@@ -10,9 +10,10 @@ import sqlalchemy as sa
 
 from batchrunner.backend.assistants.adapter import AssistantsBackend
 from batchrunner.backend.assistants.client import AssistantsClient
-from batchrunner.backend.base import ObjectSnapshot
+from batchrunner.backend.base import Handle, ObjectSnapshot
 from batchrunner.db.models import Job
 from batchrunner.jobs import JobSpec
+from batchrunner.limiter import MemoryBudget
 from batchrunner.processor import ProcessorConfig
 from batchrunner.testing.harness import job, step_harness
 
@@ -95,3 +96,23 @@ def test_followed_runs_are_looked_at_once_each(sqlite_url: str) -> None:
     engine.dispose()
     assert states == {"succeeded"}
     assert sum(stats["requests"][GET_RUN].values()) == len(specs)
+
+
+class KeptEndBackend(StreamedBackend):
+    """The run's stream ended and kept its final run: the look answers from it, with no request."""
+
+    def look_is_free(self, handle: Handle) -> bool:
+        return True
+
+
+def test_a_look_answered_from_the_stream_spends_no_budget(sqlite_url: str) -> None:
+    budget = MemoryBudget(600, 0, burst_seconds=60, clock=lambda: 0.0)  # a stopped clock: no refill
+    with step_harness(sqlite_url, budget=budget, backend_factory=KeptEndBackend) as harness:
+        (job_id,) = harness.enqueue([job("kept")])
+        harness.processor.advance(job_id)
+        assert harness.repository.wake_for_object(job_id, _job_row(sqlite_url, job_id).object_id)
+        before = budget.snapshot().remaining_requests
+        stats_before = harness.sim_stats()["requests"].get(GET_RUN, {})
+        harness.processor.advance(job_id)  # the look (the real GET here; the budget must not count it)
+        assert budget.snapshot().remaining_requests == before
+        assert sum(harness.sim_stats()["requests"].get(GET_RUN, {}).values()) == sum(stats_before.values()) + 1

@@ -197,6 +197,9 @@ class AssistantsBackend:
                 return snapshot_of(run)
         return None
 
+    def look_is_free(self, handle: Handle) -> bool:
+        return self._streams.holds_ended(handle.object_id)
+
     def look(self, handle: Handle) -> ObjectSnapshot:
         ended = self._streams.take_ended(handle.object_id)  # its stream already showed how it ended
         if ended is not None:

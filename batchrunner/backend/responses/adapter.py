@@ -224,6 +224,9 @@ class ResponsesBackend:
     def adopt(self, job: JobSpec, container_id: str | None, tag: str) -> ObjectSnapshot | None:
         return None
 
+    def look_is_free(self, handle: Handle) -> bool:
+        return self._streams.holds_ended(handle.object_id)
+
     def look(self, handle: Handle) -> ObjectSnapshot:
         ended = self._streams.take_ended(handle.object_id)  # its stream's final event carried it whole
         if ended is not None:
