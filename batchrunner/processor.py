@@ -27,7 +27,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from batchrunner.api.errors import (
@@ -357,6 +357,8 @@ class JobProcessor:
         outputs = [(result.tool_call_id, result.output) for result in results]
         # An unclear answer is retried like any other: for a backend that chains objects, the next try
         # finds the job in requires_action and counts the round it may create twice.
+        if snapshot.container_id is None and job.container_id is not None:
+            snapshot = replace(snapshot, container_id=job.container_id)  # a server may leave it out of the object
         after = backend.continue_with_tool_outputs(snapshot, job.spec, self._attempt_tag(job), outputs)
         self._fault("after_tool_outputs")
         TOOL_ROUNDS.labels(backend=backend.name).inc()

@@ -108,6 +108,9 @@ def _decode_object(text: str, line_no: int) -> dict[str, Any]:
 
 
 def _thread_choice_errors(data: dict[str, Any], line_no: int) -> list[LineError]:
+    if data.get("new_conversation") is True and "thread_id" in data:
+        message = "a job on thread_id already runs on that thread or conversation: give thread for a new one"
+        return [LineError(line_no, "new_conversation", message)]
     if "thread" in data and "thread_id" in data:
         return [LineError(line_no, "thread_id", "give either thread or thread_id, not both")]
     if "thread" not in data and "thread_id" not in data:
@@ -213,6 +216,7 @@ def _parse(
         params=params,
         backend=backend,
         request=request,
+        new_conversation=data.get("new_conversation") is True,
     )
     return spec, explicit_id
 

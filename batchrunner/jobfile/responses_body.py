@@ -16,6 +16,7 @@ API. A parameter with no Responses equivalent is refused (``RequestNotMappable``
 | `thread.messages` | `input` | One `{role, content}` item per message. String content as is; `{type: "text", text}` parts become `{type: "input_text", text}`; `image_file` becomes `{type: "input_image", file_id, detail}` and `image_url` becomes `{type: "input_image", image_url, detail}` (`detail` defaults to `"auto"`). An assistant message's text parts are joined (blank line between) into string content, since the API takes no `input_*` parts in assistant messages. |
 | `params.additional_messages` | appended to `input` | Mapped like `thread.messages`. |
 | `thread_id` | `conversation` | An existing conversation (`conv_...`); `input` is then `additional_messages` only. |
+| `new_conversation: true` | `conversation` | Added when the job is sent: a conversation created for the job before its first response. |
 | `thread.metadata` | merged into `metadata` | The response is the only object a new thread becomes. A key also in `params.metadata` with another value is refused. |
 | `params.metadata` | `metadata` | Merged over the assistant's and the thread's (job keys win over the assistant's); at most 15 pairs in all: batchrunner adds `batchrunner_job`. |
 | `params.tools` | `tools` | Replaces the assistant's. Function tools flattened to `{type: "function", name, description, parameters, strict}`; `parameters` defaults to `{"type": "object", "properties": {}}`, `strict` to `false` (Responses would default it to strict). |

@@ -191,7 +191,9 @@ class JobLine(StrictModel):
     """One line of a job file. Whether ``thread`` or ``thread_id`` is given is checked by the reader.
 
     ``backend`` (the reader's default when absent) picks the API; on the responses backend the reader
-    also maps the line to a Responses request (``responses_body``).
+    also maps the line to a Responses request (``responses_body``). ``new_conversation`` asks for a
+    conversation of the job's own on the responses backend (on the assistants backend every new thread
+    is one already).
     """
 
     custom_id: Annotated[CustomId | None, NOT_NULL] = None
@@ -200,3 +202,4 @@ class JobLine(StrictModel):
     thread: Annotated[ThreadRequest | None, NOT_NULL] = None
     thread_id: Annotated[NonEmptyStr | None, NOT_NULL] = None
     params: Annotated[RunParams | None, NOT_NULL] = None
+    new_conversation: Annotated[bool | None, NOT_NULL] = None

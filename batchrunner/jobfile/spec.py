@@ -34,6 +34,10 @@ class JobSpec:
     ``thread``/``thread_id`` and ``params`` keep what the line said, for reports; ``thread_id`` is the
     conversation the request runs on, if any. A Batch API line (``{"custom_id", "method", "url", "body"}``)
     gives ``assistant_id=""``, ``thread=None``, ``params={}`` and ``thread_id`` = its body's conversation.
+
+    ``new_conversation`` (only with ``thread``): on the responses backend the job's responses run on a
+    conversation created for it, which keeps the exchange for later jobs; the assistants backend
+    creates a thread for every such job anyway.
     """
 
     line_no: int
@@ -44,6 +48,7 @@ class JobSpec:
     params: dict[str, Any]
     backend: BackendName = BackendName.ASSISTANTS
     request: dict[str, Any] | None = None
+    new_conversation: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "backend", BackendName(self.backend))
@@ -69,6 +74,7 @@ class JobSpec:
             "params": self.params,
             "backend": self.backend.value,
             "request": self.request,
+            "new_conversation": self.new_conversation,
         }
 
     @classmethod
@@ -87,7 +93,9 @@ class JobSpec:
             "params": (dict,),
         }
         optional: dict[str, tuple[type, ...]] = {"backend": (str,), "request": (dict, type(None))}
-        unknown = set(data) - set(expected) - set(optional)
+        if not isinstance(data.get("new_conversation", False), bool):
+            raise ValueError(f"job spec 'new_conversation' is not a boolean: {data['new_conversation']!r}")
+        unknown = set(data) - set(expected) - set(optional) - {"new_conversation"}
         if unknown:
             raise ValueError(f"unknown job spec keys: {sorted(unknown)}")
         for key, types in (expected | optional).items():
@@ -112,6 +120,8 @@ class JobSpec:
                 raise ValueError("a responses job spec needs its 'request'")
             if data["thread"] is not None and data["thread_id"] is not None:
                 raise ValueError("job spec must not have both 'thread' and 'thread_id'")
+        if data.get("new_conversation") and data["thread_id"] is not None:
+            raise ValueError("a job spec on an existing thread or conversation cannot ask for a new conversation")
         return cls(
             line_no=data["line_no"],
             custom_id=data["custom_id"],
@@ -121,4 +131,5 @@ class JobSpec:
             params=data["params"],
             backend=backend,
             request=request,
+            new_conversation=data.get("new_conversation", False),
         )

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from batchrunner.jobfile.errors import LineErrors
 from batchrunner.jobs import BackendName, JobFileError, JobSpec, load_assistants, read_job_file
 from tests.jobs.responses_helpers import assert_valid_create_response, parse_responses, responses_job
 
@@ -25,6 +26,7 @@ def _responses_specs() -> list[JobSpec]:
     return [
         parse_responses(responses_job("asst_full", params={"metadata": {"team": "x"}})),
         parse_responses(responses_job(thread_id="conv_1")),
+        parse_responses(responses_job(new_conversation=True)),
         parse_responses(BATCH_LINE),
     ]
 
@@ -78,6 +80,8 @@ def test_batch_line_spec_has_neither_thread_nor_thread_id_allowed() -> None:
         ({"thread": {"messages": []}}, "must not have both 'thread' and 'thread_id'"),
         ({"backend": "assistants"}, "an assistants job spec has no 'request'"),
         ({"extra": 1}, "unknown job spec keys"),
+        ({"new_conversation": 1}, "'new_conversation' is not a boolean"),
+        ({"new_conversation": True}, "cannot ask for a new conversation"),
     ],
 )
 def test_from_json_rejects_inconsistent_responses_specs(change: dict[str, Any], message: str) -> None:
@@ -139,3 +143,18 @@ def test_bad_example_jobs_are_still_rejected(backend: BackendName) -> None:
         (2, "params.temperature"),
         (3, "thread_id"),
     ]
+
+
+def test_a_job_asks_for_a_conversation_of_its_own_only_with_a_new_thread() -> None:
+    """``new_conversation`` is kept on the spec; with ``thread_id`` or as a non-boolean it is an error of its field."""
+    assert parse_responses(responses_job(new_conversation=True)).new_conversation is True
+    assert parse_responses(responses_job()).new_conversation is False
+    for line, message in [
+        (responses_job(thread_id="conv_1", new_conversation=True), "already runs on that thread or conversation"),
+        (responses_job(new_conversation="yes"), "must be true or false"),
+        (responses_job(new_conversation=None), "must not be null"),
+    ]:
+        with pytest.raises(LineErrors) as caught:
+            parse_responses(line)
+        [error] = caught.value.errors
+        assert error.field == "new_conversation" and message in error.message, error

@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from batchrunner.api.errors import TransientError
@@ -237,3 +238,35 @@ def test_a_crash_before_a_tool_round_is_committed_answers_it_again_and_counts_it
     assert BLIND_RECREATES.labels(backend="responses")._value.get() == before + 1
     rounds = [row.round for row in query_rows(sqlite_url, "SELECT round FROM api_objects ORDER BY round")]
     assert rounds == [0, 1]
+
+
+def test_a_job_that_asks_for_a_conversation_runs_every_response_of_its_rounds_on_it(sqlite_url: str) -> None:
+    """``new_conversation``: one conversation per job, committed first, tagged, holding the whole exchange."""
+    with step_harness(sqlite_url) as harness:
+        harness.enqueue([_math_job(new_conversation=True)])
+        harness.drain()
+        stats = harness.sim_stats()
+        [row] = query_rows(sqlite_url, "SELECT container_id FROM jobs")
+        with httpx.Client(transport=harness.transport, base_url="http://sim/v1") as sim:
+            conversation = sim.get(f"/conversations/{row.container_id}").json()
+            items = sim.get(f"/conversations/{row.container_id}/items", params={"order": "asc"}).json()["data"]
+    assert job_states(sqlite_url) == {"math": "succeeded"}
+    assert row.container_id.startswith("conv_")
+    assert conversation["metadata"] == {"batchrunner_job": "batch/math"}
+    assert stats["requests"]["POST /v1/conversations"] == {"200": 1}
+    assert stats["responses_by_job_key"] == {"batch/math#1": 2}
+    # The input, the call, its output and the answer are the conversation's items, in that order.
+    assert [item["type"] for item in items] == ["message", "function_call", "function_call_output", "message"]
+    assert [item.get("role") for item in items if item["type"] == "message"] == ["user", "assistant"]
+    containers = query_rows(sqlite_url, "SELECT DISTINCT container_id FROM api_objects")
+    assert [c.container_id for c in containers] == [row.container_id]
+
+
+def test_jobs_without_a_conversation_of_their_own_create_none(sqlite_url: str) -> None:
+    """A new thread needs no conversation on the Responses backend unless the job asks for one."""
+    with step_harness(sqlite_url) as harness:
+        harness.enqueue([_math_job()])
+        harness.drain()
+        stats = harness.sim_stats()
+    assert "POST /v1/conversations" not in stats["requests"]
+    assert [row.container_id for row in query_rows(sqlite_url, "SELECT container_id FROM jobs")] == [None]

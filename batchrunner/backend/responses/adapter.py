@@ -5,10 +5,14 @@ Each response is created with ``background: true, store: true`` and followed unt
 whose final event carries the ended response, so the look after it costs no request), or by polls of
 ``GET /responses/{id}`` when every stream is taken or the stream broke. A ``completed`` response whose
 output holds ``function_call`` items is a tool round: the next response is chained with
-``previous_response_id`` (or, for a job on an existing conversation, created on that conversation)
-and carries one ``function_call_output`` per call, with instructions and tools resent, since they are
-not carried over. A response carries its output items, messages and usage, so nothing is fetched once
+``previous_response_id`` (or, for a job on a conversation, created on that conversation) and carries
+one ``function_call_output`` per call, with instructions and tools resent, since they are not carried
+over. A response carries its output items, messages and usage, so nothing is fetched once
 it ends; they are saved at once, since background results may be kept only about ten minutes.
+
+A job runs on a conversation when it names one (``thread_id``) or asks for one of its own
+(``new_conversation``): that one is its container, created with the job's tag as metadata and
+committed before the first response, so every attempt of the job runs on the same conversation.
 
 Crash safety: the API has no way to list responses, so an object created just before a crash (or by
 a request whose answer was lost) cannot be found again. The processor re-creates such an attempt and
@@ -177,15 +181,20 @@ def create_body(job: JobSpec, tag: str) -> dict[str, Any]:
     return body
 
 
-def continuation_body(job: JobSpec, tag: str, previous_id: str, outputs: list[tuple[str, str]]) -> dict[str, Any]:
-    """The next response of a tool round: the outputs, chained to the previous response or its conversation."""
+def continuation_body(
+    job: JobSpec, tag: str, previous_id: str, outputs: list[tuple[str, str]], *, conversation: str | None = None
+) -> dict[str, Any]:
+    """The next response of a tool round: the outputs, chained to the previous response or its conversation.
+
+    ``conversation`` is the one the previous response ran on, when the job's request names none.
+    """
     body = {key: value for key, value in create_body(job, tag).items() if key not in _NOT_RESENT}
     body["background"] = True
     body["store"] = True
     body["input"] = [
         {"type": "function_call_output", "call_id": call_id, "output": output} for call_id, output in outputs
     ]
-    conversation = (job.request or {}).get("conversation")
+    conversation = (job.request or {}).get("conversation") or conversation
     if conversation is not None:
         body["conversation"] = conversation  # the pending calls are already items of the conversation
     else:
@@ -210,13 +219,16 @@ class ResponsesBackend:
         return snapshot_of(self._client.create_response(body))
 
     def needs_container(self, job: JobSpec) -> bool:
-        return False
+        return job.new_conversation
 
     def create_container(self, job: JobSpec, job_tag: str) -> str:
-        raise NotImplementedError("Responses jobs need no container: a conversation is named by the job")
+        return self._client.create_conversation(metadata={TAG_KEY: job_tag}).data.id
 
     def start(self, job: JobSpec, container_id: str | None, tag: str) -> ObjectSnapshot:
-        return self._create(create_body(job, tag))
+        body = create_body(job, tag)
+        if container_id is not None and "conversation" not in body:
+            body["conversation"] = container_id
+        return self._create(body)
 
     def can_adopt(self) -> bool:
         return False
@@ -239,7 +251,8 @@ class ResponsesBackend:
     def continue_with_tool_outputs(
         self, current: ObjectSnapshot, job: JobSpec, tag: str, outputs: list[tuple[str, str]]
     ) -> ObjectSnapshot:
-        return self._create(continuation_body(job, tag, current.object_id, outputs))
+        body = continuation_body(job, tag, current.object_id, outputs, conversation=current.container_id)
+        return self._create(body)
 
     def cancel(self, handle: Handle) -> ObjectSnapshot:
         try:
