@@ -9,6 +9,7 @@ from typing import Any, TextIO, cast
 
 import click
 
+from batchrunner.deadlines import Deadline, parse_deadline
 from batchrunner.settings import Settings
 
 
@@ -64,6 +65,22 @@ _ASSISTANTS_HELP = (
     "assistants.yaml beside FILE."
 )
 _BACKEND_HELP = "Backend of jobs that name none: responses or assistants (default: BATCHRUNNER_BACKEND)."
+_DEADLINE_HELP = (
+    "When the jobs must be done: a duration from now (90m, 6h, 2d) or an ISO 8601 time with a zone. "
+    "Unfinished jobs are then cancelled and recorded expired; a job's own deadline wins when earlier."
+)
+
+
+def _deadline_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Deadline | None:
+    if value is None:
+        return None
+    try:
+        return parse_deadline(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error), ctx, param) from None
+
+
+_DEADLINE = click.option("--deadline", callback=_deadline_option, help=_DEADLINE_HELP)
 
 
 @main.command()
@@ -72,8 +89,14 @@ _BACKEND_HELP = "Backend of jobs that name none: responses or assistants (defaul
 @click.option("--skip-invalid", is_flag=True, help="Enqueue the valid lines and report the invalid ones.")
 @click.option("--assistants", "assistants_file", type=click.Path(dir_okay=False), help=_ASSISTANTS_HELP)
 @click.option("--backend", type=click.Choice(["responses", "assistants"]), help=_BACKEND_HELP)
+@_DEADLINE
 def enqueue(
-    file: str, batch_name: str | None, skip_invalid: bool, assistants_file: str | None, backend: str | None
+    file: str,
+    batch_name: str | None,
+    skip_invalid: bool,
+    assistants_file: str | None,
+    backend: str | None,
+    deadline: Deadline | None,
 ) -> None:
     """Validate FILE and hand its jobs to the workers (again: only jobs the batch does not hold)."""
     from batchrunner.db.migrate import upgrade
@@ -94,6 +117,7 @@ def enqueue(
             skip_invalid=skip_invalid,
             default_backend=settings.backend,
             assistants_file=settings.assistants_file or None,
+            deadline=deadline,
         )
     except JobFileError as error:
         raise _job_file_error(error) from None
@@ -113,6 +137,7 @@ def enqueue(
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 @click.option("--assistants", "assistants_file", type=click.Path(dir_okay=False), help=_ASSISTANTS_HELP)
 @click.option("--backend", type=click.Choice(["responses", "assistants"]), help=_BACKEND_HELP)
+@_DEADLINE
 def run(
     file: str,
     batch_name: str | None,
@@ -121,6 +146,7 @@ def run(
     progress: bool,
     assistants_file: str | None,
     backend: str | None,
+    deadline: Deadline | None,
 ) -> None:
     """Run FILE to the end in this process (in-process broker and worker threads)."""
     from batchrunner.embedded import run_file
@@ -131,7 +157,13 @@ def run(
         raise click.ClickException("OPENAI_API_KEY is not set (or use --simulate).")
     try:
         _, summary = run_file(
-            settings, file, batch_name=batch_name, simulate=simulate, seed=seed, show_progress=progress
+            settings,
+            file,
+            batch_name=batch_name,
+            simulate=simulate,
+            seed=seed,
+            show_progress=progress,
+            deadline=deadline,
         )
     except JobFileError as error:
         raise _job_file_error(error) from None
@@ -301,11 +333,13 @@ def cancel(batch: str) -> None:
 @main.command()
 @click.argument("batch")
 @click.option("--failed", "only_failed", is_flag=True, help="Only failed jobs (not cancelled/expired/incomplete).")
-def retry(batch: str, only_failed: bool) -> None:
+@click.option("--deadline", callback=_deadline_option, help="A new deadline for retried jobs (else they keep theirs).")
+def retry(batch: str, only_failed: bool, deadline: Deadline | None) -> None:
     """Start new attempts of BATCH's jobs that did not succeed; resumes a stopped batch."""
     repository, queue = _producer(_settings())
     batch_id = _batch_id(repository, batch)
-    ids = repository.retry_batch(batch_id, only_failed=only_failed) + repository.resume_batch(batch_id)
+    retried = repository.retry_batch(batch_id, only_failed=only_failed, deadline=deadline)
+    ids = retried + repository.resume_batch(batch_id)
     queue.wake_all(sorted(set(ids)), starting=True)
     click.echo(f"batch {batch}: {len(set(ids))} jobs started again")
 

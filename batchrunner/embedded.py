@@ -14,6 +14,7 @@ from tqdm import tqdm
 from batchrunner.actors import JobQueue
 from batchrunner.db.migrate import upgrade
 from batchrunner.db.repository import TERMINAL_STATES
+from batchrunner.deadlines import Deadline
 from batchrunner.enqueue import EnqueueResult, enqueue_file
 from batchrunner.limiter import MemoryBudget
 from batchrunner.runtime import Runtime, load_tools
@@ -53,6 +54,7 @@ def run_file(
     simulate: bool = False,
     seed: int = 0,
     show_progress: bool = True,
+    deadline: Deadline | None = None,
 ) -> tuple[EnqueueResult, RunSummary]:
     """Enqueue ``path`` and work on it in this process until every job of its batch is finished."""
     upgrade(settings.database_url)
@@ -74,6 +76,7 @@ def run_file(
                 known_tools=runtime.tools.names(),
                 default_backend=effective.backend,
                 assistants_file=effective.assistants_file or None,
+                deadline=deadline,
             )
             # Jobs of an earlier, interrupted run of this batch are due again: wake them too.
             queue.wake_all(runtime.repository.unfinished_job_ids(enqueued.batch_id))

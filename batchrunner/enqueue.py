@@ -8,6 +8,7 @@ from pathlib import Path
 
 from batchrunner.actors import JobQueue
 from batchrunner.db.repository import Repository
+from batchrunner.deadlines import Deadline
 from batchrunner.jobfile.assistants import AssistantDefinition, default_assistants_path, load_assistants
 from batchrunner.jobs import BackendName, JobFileReadResult, LineError, read_job_file
 
@@ -63,8 +64,11 @@ def enqueue_file(
     skip_invalid: bool = False,
     default_backend: BackendName = BackendName.RESPONSES,
     assistants_file: str | Path | None = None,
+    deadline: Deadline | None = None,
 ) -> EnqueueResult:
     """Enqueue every job of ``path`` that its batch does not hold yet.
+
+    ``deadline`` applies to every new job (the earlier of it and the job's own wins).
 
     The file is validated as a whole first: with any invalid line, ``JobFileError`` is raised and
     nothing is recorded or sent. Jobs are committed before their wake-ups are sent, so a crash in
@@ -80,7 +84,7 @@ def enqueue_file(
     )
     name = batch_name or default_batch_name(path)
     batch_id = repository.get_or_create_batch(name, source_file=str(path))
-    new_ids = repository.insert_jobs(batch_id, parsed.jobs)
+    new_ids = repository.insert_jobs(batch_id, parsed.jobs, deadline=deadline)
     queue.wake_all(new_ids, starting=True)
     return EnqueueResult(
         batch_id=batch_id,

@@ -13,6 +13,7 @@
   (``load_assistants``), ``thread_id`` is an existing conversation, and the line is mapped to a
   ``POST /v1/responses`` body (``JobSpec.request``, see ``responses_request``); a parameter with no
   Responses equivalent is an error of its line.
+- ``deadline`` (optional): when the job must be done (``batchrunner.deadlines``).
 - ``new_conversation`` (optional, only with ``thread``): on the responses backend the job's responses
   run on a conversation created for it; on the assistants backend it changes nothing.
 - A Batch API line, ``{"custom_id", "method": "POST", "url": "/v1/responses", "body": {...}}``, is a

@@ -39,7 +39,8 @@ from batchrunner.api.errors import (
 )
 from batchrunner.api.headers import backoff_delay
 from batchrunner.backend.base import Backend, Handle, MessageRecord, ObjectSnapshot
-from batchrunner.db.repository import JobView, LeaseLost, Repository
+from batchrunner.db.repository import CANCEL_REQUESTED, JobView, LeaseLost, Repository
+from batchrunner.deadlines import DEADLINE_EXCEEDED
 from batchrunner.faults import FaultHook, no_faults
 from batchrunner.limiter import Budget
 from batchrunner.metrics import BLIND_RECREATES, BUDGET_WAITS, RATE_LIMITED, STEP_RETRIES, TOOL_ROUNDS
@@ -162,6 +163,8 @@ class JobProcessor:
         delay = self._advance_claimed(job)
         if delay is None:
             return None
+        if job.deadline_at is not None and job.deadline_at > now:  # as the database clamps its wake-up
+            delay = min(delay, (job.deadline_at - now).total_seconds())
         return Wake(delay, starting=job.state == JobState.PENDING and not self._started.flag)
 
     def _advance_claimed(self, job: JobView) -> float | None:
@@ -210,7 +213,9 @@ class JobProcessor:
 
     def _step(self, job: JobView) -> float | None:
         if job.batch_status == BatchStatus.CANCELLED:
-            return self._cancel(job)
+            return self._stop(job, CANCEL_REQUESTED)
+        if job.past_deadline(self._now()):
+            return self._stop(job, DEADLINE_EXCEEDED)
         if job.batch_status == BatchStatus.STOPPED:
             self._repo.park(job)
             return None
@@ -402,7 +407,7 @@ class JobProcessor:
         if retry:
             state = JobState.PENDING
         elif job.cancel_requested:
-            state = JobState.CANCELLED  # cancel is advisory at the API: a late completion is recorded, not used
+            state = job.stopped_state  # cancel is advisory at the API: a late completion is recorded, not used
         else:
             state = snapshot.outcome or JobState.FAILED
         self._recorder.record_finished(job, snapshot, messages, state=state, retry=retry)
@@ -422,7 +427,11 @@ class JobProcessor:
 
     # -- cancelling -------------------------------------------------------------------------------
 
-    def _cancel(self, job: JobView) -> float | None:
+    def _stop(self, job: JobView, reason: str) -> float | None:
+        """End a job batchrunner no longer wants (``reason``: its batch was cancelled, or its deadline passed).
+
+        An object in flight is cancelled at the API and recorded when it ends, with whatever it used.
+        """
         if job.state == JobState.COLLECTING:
             return self._resume_collecting(job)
         backend = self._backend(job)
@@ -431,20 +440,26 @@ class JobProcessor:
             snapshot = backend.look(self._handle(job))
             if snapshot.is_done:
                 return self._finish(job, snapshot)
-            if not snapshot.cancelling:
+            if not snapshot.ended and not snapshot.cancelling:
                 self._spend(requests=1)
-                job = self._repo.mark_cancel_requested(job)
+                job = self._repo.mark_cancel_requested(job, reason=reason)
                 snapshot = self._cancel_object(job)
                 if snapshot.is_done:
                     return self._finish(job, snapshot)
-            return self._record_look_and_reschedule(job, snapshot)
+            if not snapshot.ended:
+                return self._record_look_and_reschedule(job, snapshot)
         if job.state == JobState.CREATING and backend.can_adopt():
             self._spend(requests=1)
             adopted = backend.adopt(job.spec, job.container_id, self._attempt_tag(job))
             if adopted is not None:
                 job = self._repo.record_started(job, adopted)
-                return self._cancel(job)
-        self._repo.finish_without_object(job, state=JobState.CANCELLED, code="cancelled", message="batch cancelled")
+                return self._stop(job, reason)
+        if reason == DEADLINE_EXCEEDED:
+            assert job.deadline_at is not None
+            message = f"the job's deadline ({job.deadline_at.isoformat()}) passed before it was done"
+            self._repo.finish_without_object(job, state=JobState.EXPIRED, code=DEADLINE_EXCEEDED, message=message)
+        else:
+            self._repo.finish_without_object(job, state=JobState.CANCELLED, code="cancelled", message="batch cancelled")
         return None
 
     def _cancel_object(self, job: JobView) -> ObjectSnapshot:

@@ -79,6 +79,7 @@ class Job(Base):
     container_id: Mapped[str | None] = mapped_column(String(128))
     object_id: Mapped[str | None] = mapped_column(String(128))
     next_wake_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    deadline_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     version: Mapped[int] = _counter()
     step_retries: Mapped[int] = _counter()
     # Tokens reserved from the rate-limit budget for the current attempt (the estimate, before usage is known).

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,11 +38,15 @@ from batchrunner.db.models import (
     ResponseOutputItem,
     ToolInvocation,
 )
+from batchrunner.deadlines import DEADLINE_EXCEEDED, Deadline, earliest, parse_deadline
 from batchrunner.jobs import JobSpec
 from batchrunner.states import TERMINAL_JOB_STATES, JobState, Phase
 from batchrunner.tools.runner import ToolResult
 
 TERMINAL_STATES = tuple(sorted(TERMINAL_JOB_STATES))
+# Waiting on nothing but a resume or a cancel: no wake-up, or only the one at the job's deadline
+# (a step's lease is never clamped to the deadline, so this is never a step in progress).
+_PARKED = or_(Job.next_wake_at.is_(None), Job.next_wake_at == Job.deadline_at)
 # Written on a job when a cancel was sent for its API object: a late completion is recorded, not believed.
 CANCEL_REQUESTED = "cancel_requested"
 # A due wake-up may be delivered a little early by the broker's clock; accept it.
@@ -74,6 +78,7 @@ _JOB_VIEW_COLUMNS = (
     Job.step_retries,
     Job.estimated_tokens,
     Job.error_code,
+    Job.deadline_at,
 )
 
 
@@ -96,10 +101,32 @@ class JobView:
     step_retries: int
     estimated_tokens: int
     error_code: str | None
+    deadline_at: datetime | None = None
 
     @property
     def cancel_requested(self) -> bool:
-        return self.error_code == CANCEL_REQUESTED
+        """A cancel was sent for the job's object: for its batch, or because its deadline passed."""
+        return self.error_code in (CANCEL_REQUESTED, DEADLINE_EXCEEDED)
+
+    @property
+    def stopped_state(self) -> JobState:
+        """The state a job ends in when batchrunner stopped it: expired at its deadline, else cancelled."""
+        return JobState.EXPIRED if self.error_code == DEADLINE_EXCEEDED else JobState.CANCELLED
+
+    def past_deadline(self, now: datetime) -> bool:
+        return self.deadline_at is not None and now >= self.deadline_at
+
+
+def _stop_error(job: JobView, snapshot: ObjectSnapshot) -> dict[str, str]:
+    """Why batchrunner stopped a job whose object ended after the cancel it sent."""
+    if job.stopped_state is JobState.EXPIRED:
+        assert job.deadline_at is not None
+        message = f"the job's deadline ({job.deadline_at.isoformat()}) passed; the API object ended {snapshot.status}"
+        return {"error_code": DEADLINE_EXCEEDED, "error_message": message}
+    if snapshot.outcome is JobState.CANCELLED:
+        return {}
+    message = f"batch cancelled; the API object ended {snapshot.status} after the cancel"
+    return {"error_code": "cancelled", "error_message": message}
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -137,9 +164,15 @@ class Repository:
         with self._sessions() as session:
             return session.scalar(select(Batch.id).where(Batch.name == name))
 
-    def insert_jobs(self, batch_id: int, specs: Iterable[JobSpec], *, chunk_size: int = 1000) -> list[int]:
-        """Insert the jobs whose custom_id is new to the batch; return the new jobs' ids."""
+    def insert_jobs(
+        self, batch_id: int, specs: Iterable[JobSpec], *, deadline: Deadline | None = None, chunk_size: int = 1000
+    ) -> list[int]:
+        """Insert the jobs whose custom_id is new to the batch; return the new jobs' ids.
+
+        A job's deadline is the earlier of its own and ``deadline``, durations counted from now.
+        """
         now = self._now()
+        batch_deadline = deadline.resolve(now) if deadline is not None else None
         new_ids: list[int] = []
         chunk: list[dict[str, Any]] = []
 
@@ -171,6 +204,9 @@ class Repository:
                         "version": 0,
                         "step_retries": 0,
                         "next_wake_at": now,
+                        "deadline_at": earliest(
+                            parse_deadline(spec.deadline).resolve(now) if spec.deadline else None, batch_deadline
+                        ),
                         "created_at": now,
                         "updated_at": now,
                     }
@@ -206,7 +242,7 @@ class Repository:
             )
             ids = session.scalars(
                 update(Job)
-                .where(Job.batch_id == batch_id, Job.state.not_in(TERMINAL_STATES), Job.next_wake_at.is_(None))
+                .where(Job.batch_id == batch_id, Job.state.not_in(TERMINAL_STATES), _PARKED)
                 .values(next_wake_at=now, updated_at=now)
                 .returning(Job.id)
             ).all()
@@ -215,16 +251,23 @@ class Repository:
     def cancel_batch(self, batch_id: int) -> list[int]:
         """Mark a batch cancelled; return the ids of its unfinished jobs, which workers then cancel.
 
-        Only parked jobs are made due now. A job with a wake-up may be in the middle of a step (its
-        lease is its wake-up): it sees the cancel at its next step, so a run being created is
-        recorded and then cancelled, never orphaned.
+        Parked jobs and jobs waiting on an API object (``running``, which may be a followed stream's
+        minute-long fallback) are made due now, so the cancel reaches their objects within a step. Other
+        jobs may be in the middle of a step (their lease is their wake-up): they see the cancel at their
+        next step, so a run being created is recorded and then cancelled, never orphaned. A ``running``
+        job rarely is too (a look): then, as in ``wake_for_object``, the second claim wins and the first
+        step loses its lease.
         """
         now = self._now()
         with self._sessions.begin() as session:
             session.execute(update(Batch).where(Batch.id == batch_id).values(status="cancelled", updated_at=now))
             session.execute(
                 update(Job)
-                .where(Job.batch_id == batch_id, Job.state.not_in(TERMINAL_STATES), Job.next_wake_at.is_(None))
+                .where(
+                    Job.batch_id == batch_id,
+                    Job.state.not_in(TERMINAL_STATES),
+                    or_(_PARKED, Job.state == JobState.RUNNING),
+                )
                 .values(next_wake_at=now, updated_at=now)
             )
             ids = session.scalars(
@@ -232,9 +275,14 @@ class Repository:
             ).all()
         return sorted(ids)
 
-    def retry_batch(self, batch_id: int, *, only_failed: bool) -> list[int]:
-        """Start new attempts of finished jobs that did not succeed (or only failed ones)."""
+    def retry_batch(self, batch_id: int, *, only_failed: bool, deadline: Deadline | None = None) -> list[int]:
+        """Start new attempts of finished jobs that did not succeed (or only failed ones).
+
+        ``deadline`` replaces the retried jobs' deadlines (durations counted from now); without it they
+        keep theirs, so a job retried after its deadline expires again at its first step.
+        """
         now = self._now()
+        new_deadline = {"deadline_at": deadline.resolve(now)} if deadline is not None else {}
         states = ("failed",) if only_failed else ("failed", "cancelled", "expired", "incomplete")
         with self._sessions.begin() as session:
             session.execute(
@@ -254,6 +302,7 @@ class Repository:
                     next_wake_at=now,
                     updated_at=now,
                     version=Job.version + 1,
+                    **new_deadline,
                 )
                 .returning(Job.id)
             ).all()
@@ -287,7 +336,14 @@ class Repository:
         return JobView(**values)
 
     def _cas(self, session: Session, job: JobView, **values: Any) -> int:
-        values.setdefault("updated_at", self._now())
+        now = values.setdefault("updated_at", self._now())
+        deadline = job.deadline_at
+        unfinished = "next_wake_at" in values and values.get("state") not in TERMINAL_STATES
+        if deadline is not None and deadline > now and unfinished:
+            # No wake-up of an unfinished job lies past its deadline: that step expires it. (Past it,
+            # the job is being stopped and waits for its cancel like any other.)
+            wake = values["next_wake_at"]
+            values["next_wake_at"] = deadline if wake is None else min(wake, deadline)
         result = session.execute(
             update(Job)
             .where(Job.id == job.id, Job.version == job.version)
@@ -356,10 +412,10 @@ class Repository:
             version = self._cas(session, job, **values)
         return replace(job, version=version, **values)
 
-    def mark_cancel_requested(self, job: JobView) -> JobView:
+    def mark_cancel_requested(self, job: JobView, *, reason: str = CANCEL_REQUESTED) -> JobView:
         with self._sessions.begin() as session:
-            version = self._cas(session, job, error_code=CANCEL_REQUESTED)
-        return replace(job, version=version, error_code=CANCEL_REQUESTED)
+            version = self._cas(session, job, error_code=reason)
+        return replace(job, version=version, error_code=reason)
 
     def record_started(
         self, job: JobView, snapshot: ObjectSnapshot, *, reschedule_at: datetime | None = None
@@ -563,11 +619,8 @@ class Repository:
                     error_code=snapshot.error_code or (snapshot.incomplete_reason if state == "incomplete" else None),
                     error_message=snapshot.error_message,
                 )
-                if state == JobState.CANCELLED and job.cancel_requested and snapshot.outcome is not JobState.CANCELLED:
-                    job_values.update(
-                        error_code="cancelled",
-                        error_message=f"batch cancelled; the API object ended {snapshot.status} after the cancel",
-                    )
+                if job.cancel_requested and state == job.stopped_state:
+                    job_values.update(_stop_error(job, snapshot))
             version = self._cas(session, job, **job_values)
             if not retry and job.target_container_id:
                 self._unlock_container(session, job.target_container_id, job.id)

@@ -217,6 +217,7 @@ def _parse(
         backend=backend,
         request=request,
         new_conversation=data.get("new_conversation") is True,
+        deadline=data.get("deadline"),
     )
     return spec, explicit_id
 

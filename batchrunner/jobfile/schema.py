@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
+from batchrunner.deadlines import parse_deadline
 from batchrunner.jobfile.fields import (
     ERROR_AT,
     MAX_TOOLS,
@@ -184,6 +185,17 @@ class RunParams(StrictModel):
 CustomId = Annotated[str, StringConstraints(min_length=1, max_length=512)]
 
 
+def _valid_deadline(text: str) -> str:
+    try:
+        parse_deadline(text)
+    except ValueError as exc:
+        raise PydanticCustomError("deadline", str(exc)) from None
+    return text
+
+
+DeadlineText = Annotated[str, AfterValidator(_valid_deadline)]
+
+
 BackendChoice = Literal["assistants", "responses"]
 
 
@@ -193,7 +205,7 @@ class JobLine(StrictModel):
     ``backend`` (the reader's default when absent) picks the API; on the responses backend the reader
     also maps the line to a Responses request (``responses_body``). ``new_conversation`` asks for a
     conversation of the job's own on the responses backend (on the assistants backend every new thread
-    is one already).
+    is one already). ``deadline`` (``deadlines.parse_deadline``) is when the job must be done.
     """
 
     custom_id: Annotated[CustomId | None, NOT_NULL] = None
@@ -203,3 +215,4 @@ class JobLine(StrictModel):
     thread_id: Annotated[NonEmptyStr | None, NOT_NULL] = None
     params: Annotated[RunParams | None, NOT_NULL] = None
     new_conversation: Annotated[bool | None, NOT_NULL] = None
+    deadline: Annotated[DeadlineText | None, NOT_NULL] = None

@@ -37,7 +37,8 @@ class JobSpec:
 
     ``new_conversation`` (only with ``thread``): on the responses backend the job's responses run on a
     conversation created for it, which keeps the exchange for later jobs; the assistants backend
-    creates a thread for every such job anyway.
+    creates a thread for every such job anyway. ``deadline`` is the line's deadline as written
+    (``deadlines.parse_deadline``), resolved to a moment when the job is enqueued.
     """
 
     line_no: int
@@ -49,6 +50,7 @@ class JobSpec:
     backend: BackendName = BackendName.ASSISTANTS
     request: dict[str, Any] | None = None
     new_conversation: bool = False
+    deadline: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "backend", BackendName(self.backend))
@@ -75,6 +77,7 @@ class JobSpec:
             "backend": self.backend.value,
             "request": self.request,
             "new_conversation": self.new_conversation,
+            "deadline": self.deadline,
         }
 
     @classmethod
@@ -92,7 +95,11 @@ class JobSpec:
             "thread_id": (str, type(None)),
             "params": (dict,),
         }
-        optional: dict[str, tuple[type, ...]] = {"backend": (str,), "request": (dict, type(None))}
+        optional: dict[str, tuple[type, ...]] = {
+            "backend": (str,),
+            "request": (dict, type(None)),
+            "deadline": (str, type(None)),
+        }
         if not isinstance(data.get("new_conversation", False), bool):
             raise ValueError(f"job spec 'new_conversation' is not a boolean: {data['new_conversation']!r}")
         unknown = set(data) - set(expected) - set(optional) - {"new_conversation"}
@@ -132,4 +139,5 @@ class JobSpec:
             backend=backend,
             request=request,
             new_conversation=data.get("new_conversation", False),
+            deadline=data.get("deadline"),
         )

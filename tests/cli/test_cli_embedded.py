@@ -141,3 +141,22 @@ def test_health_reports_a_broker_that_does_not_answer(workdir: Path, monkeypatch
     monkeypatch.setenv("BATCHRUNNER_BROKER_URL", "redis://127.0.0.1:1/0")
     result = CliRunner().invoke(main, ["health", "--timeout", "1"])
     assert result.exit_code == 1 and "broker" in result.output
+
+
+def test_run_with_a_deadline_that_passed_expires_every_job_without_a_request(workdir: Path) -> None:
+    """`--deadline` with a time already past: nothing is started, every job ends expired."""
+    result = CliRunner().invoke(
+        main, ["run", str(EXAMPLES), "--simulate", "--no-progress", "--deadline", "2020-01-01T00:00Z"]
+    )
+    assert "21 expired" in result.output, result.output
+    with _sqlite(workdir).connect() as conn:
+        codes = conn.execute(sa.text("SELECT DISTINCT error_code FROM jobs")).scalars().all()
+        objects = conn.execute(sa.text("SELECT count(*) FROM api_objects")).scalar()
+    assert codes == ["deadline_exceeded"] and objects == 0
+
+
+def test_a_bad_deadline_option_is_refused_before_anything_runs(workdir: Path) -> None:
+    result = CliRunner().invoke(main, ["run", str(EXAMPLES), "--simulate", "--deadline", "tomorrow"])
+    assert result.exit_code == 2
+    assert "--deadline" in result.output and "'tomorrow' is not a duration" in result.output
+    assert not (workdir / "batchrunner.db").exists()

@@ -116,3 +116,18 @@ def test_a_look_answered_from_the_stream_spends_no_budget(sqlite_url: str) -> No
         harness.processor.advance(job_id)  # the look (the real GET here; the budget must not count it)
         assert budget.snapshot().remaining_requests == before
         assert sum(harness.sim_stats()["requests"].get(GET_RUN, {}).values()) == sum(stats_before.values()) + 1
+
+
+def test_a_batch_cancel_reaches_a_followed_run_at_once_not_at_its_fallback(sqlite_url: str) -> None:
+    """A followed run's wake-up is the stream's fallback, a minute away: the cancel makes it due now."""
+    config = ProcessorConfig(stream_fallback_s=FALLBACK_S)
+    with step_harness(sqlite_url, config=config, backend_factory=StreamedBackend) as harness:
+        (job_id,) = harness.enqueue([job("streamed")])
+        assert harness.processor.advance(job_id) == FALLBACK_S
+        harness.queue.clear()
+        harness.cancel_batch()
+        cancelled_at = harness.clock.now
+        harness.step()
+        stats = harness.sim_stats()
+        assert harness.clock.now == cancelled_at
+    assert stats["requests"]["POST /v1/threads/{thread_id}/runs/{run_id}/cancel"] == {"200": 1}
