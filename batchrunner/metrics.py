@@ -83,17 +83,30 @@ SWEEPER_REDRIVES = Counter("batchrunner_sweeper_redrives_total", "Overdue jobs r
 STEP_RETRIES = Counter(
     "batchrunner_step_retries_total", "Job steps retried after a transient API failure.", ["endpoint"]
 )
+API_DOWN = Gauge(
+    "batchrunner_api_down",
+    "1 while the fleet's circuit breaker holds every request back (the API failed across the fleet), else 0.",
+    multiprocess_mode="max",
+)
+API_DOWN_SINCE = Gauge(
+    "batchrunner_api_down_since_seconds",
+    "When the current API outage began (Unix time), 0 when the API is up.",
+    multiprocess_mode="max",
+)
+API_OUTAGES = Counter("batchrunner_api_outages_total", "Times the circuit breaker opened (the API went down).")
 
 
 def prime_label_sets(tool_names: list[str]) -> None:
     """Create the series a worker will write, at zero, so a first event is visible to ``rate()``."""
     RUN_STREAMS_OPEN.set(0)
+    API_DOWN.set(0)
+    API_DOWN_SINCE.set(0)
     for backend in BackendName:
         BLIND_RECREATES.labels(backend=backend)
         TOOL_ROUNDS.labels(backend=backend)
     for kind in ("requests", "tokens", "insufficient_quota"):
         RATE_LIMITED.labels(kind=kind)
-    for resource in ("requests", "tokens", "paused"):
+    for resource in ("requests", "tokens", "paused", "api_down"):
         BUDGET_WAITS.labels(resource=resource)
     for name in tool_names:
         for outcome in ("ok", "error", "timeout"):

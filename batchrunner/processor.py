@@ -43,6 +43,7 @@ from batchrunner.db.repository import CANCEL_REQUESTED, JobView, LeaseLost, Repo
 from batchrunner.deadlines import DEADLINE_EXCEEDED
 from batchrunner.faults import FaultHook, no_faults
 from batchrunner.limiter import Budget
+from batchrunner.limiter.breaker import CircuitBreaker, MemoryBreakerStore
 from batchrunner.metrics import BLIND_RECREATES, BUDGET_WAITS, RATE_LIMITED, STEP_RETRIES, TOOL_ROUNDS
 from batchrunner.polling import DurationTracker, PollPolicy
 from batchrunner.recording import RunRecorder
@@ -133,8 +134,11 @@ class JobProcessor:
         durations: DurationTracker | None = None,
         rand: Callable[[], float] = random.random,
         fault_hook: FaultHook = no_faults,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self._repo = repository
+        # Without a breaker of the caller's (whose clients report to it), nothing ever opens this one.
+        self._breaker = breaker or CircuitBreaker(MemoryBreakerStore())
         self._backends: Mapping[str, Backend] = (
             {backends.name: backends} if not isinstance(backends, Mapping) else dict(backends)
         )
@@ -192,6 +196,14 @@ class JobProcessor:
             self._repo.stop_batch(job.batch_id, f"insufficient_quota: {error.message}")
             self._repo.park(job)
             return None
+        if isinstance(error, UnclearCreation | RetryableError):
+            cause = error.cause if isinstance(error, UnclearCreation) else error
+            self._breaker.record_failure(str(job.id), f"{cause.method} {cause.endpoint}: {cause.message}")
+        if isinstance(error, UnclearCreation | RetryableError) and self._breaker.is_down():
+            # The API is down for the whole fleet, not for this job: wait for it without spending a retry.
+            BUDGET_WAITS.labels(resource="api_down").inc()
+            settle = self._config.create_settle_s if isinstance(error, UnclearCreation) else 0.0
+            return self._reschedule(job, max(self._breaker.wait_hint() * (1.0 + 0.1 * self._rand()), settle))
         if isinstance(error, UnclearCreation):
             return self._retry_later(job, error.cause, at_least_s=self._config.create_settle_s)
         if isinstance(error, RetryableError):
@@ -477,6 +489,10 @@ class JobProcessor:
     # -- bookkeeping ------------------------------------------------------------------------------
 
     def _spend(self, *, requests: int, tokens: int = 0, starting: bool = False) -> None:
+        api_down_for = self._breaker.admit()
+        if api_down_for > 0:
+            # Spread the fleet's jobs over a tenth of the wait, so the API's return is not a stampede.
+            raise BudgetWait(api_down_for * (1.0 + 0.1 * self._rand()), "api_down")
         reserve = self._config.start_reserve_share if starting else 0.0
         grant = self._budget.try_acquire(requests=requests, tokens=tokens, reserve_share=reserve)
         if not grant.granted:

@@ -18,6 +18,8 @@ from batchrunner.db.engine import make_engine, make_session_factory
 from batchrunner.db.repository import Repository
 from batchrunner.faults import crashing_hook, parse_fault_points
 from batchrunner.limiter import Budget, make_budget
+from batchrunner.limiter.breaker import CircuitBreaker, make_breaker
+from batchrunner.limiter.breaker_state import BreakerPolicy
 from batchrunner.metrics import API_REQUEST_DURATION, API_REQUESTS, RUN_STREAMS_OPEN
 from batchrunner.polling import DurationTracker, PollPolicy
 from batchrunner.processor import JobProcessor, ProcessorConfig
@@ -69,10 +71,25 @@ def make_repository(settings: Settings, *, pool_size: int | None = None) -> Repo
     return Repository(make_session_factory(engine))
 
 
-def make_fleet_budget(settings: Settings) -> Budget:
+def _fleet_redis_url(settings: Settings) -> str | None:
     url = settings.budget_redis_url or settings.broker_url
-    redis_url = url if url.startswith(("redis://", "rediss://", "unix://")) else None
-    return make_budget(redis_url, settings.requests_per_minute, settings.tokens_per_minute)
+    return url if url.startswith(("redis://", "rediss://", "unix://")) else None
+
+
+def make_fleet_budget(settings: Settings) -> Budget:
+    return make_budget(_fleet_redis_url(settings), settings.requests_per_minute, settings.tokens_per_minute)
+
+
+def make_fleet_breaker(settings: Settings) -> CircuitBreaker:
+    """The circuit breaker, kept beside the fleet budget (in Redis, or in memory in embedded mode)."""
+    policy = BreakerPolicy(
+        failure_threshold=settings.api_down_after_failures,
+        probe_requests=settings.api_probe_requests,
+        first_probe_s=min(settings.api_probe_first_seconds, settings.api_probe_max_seconds),
+        max_probe_interval_s=settings.api_probe_max_seconds,
+        probe_timeout_s=max(60.0, 2 * settings.api_timeout_seconds),
+    )
+    return make_breaker(_fleet_redis_url(settings), policy)
 
 
 def processor_config(settings: Settings) -> ProcessorConfig:
@@ -113,19 +130,25 @@ class Runtime:
         cls, settings: Settings, *, transport: httpx.BaseTransport | None = None, budget: Budget | None = None
     ) -> Runtime:
         repository = make_repository(settings)
+        breaker = make_fleet_breaker(settings)
+
+        def on_response(record: RequestRecord) -> None:
+            count_request(record)
+            breaker.observe(record)
+
         client = AssistantsClient(
             settings.api_base_url,
             settings.api_key_value(),
             timeout=settings.api_timeout_seconds,
             transport=transport,
-            on_response=count_request,
+            on_response=on_response,
         )
         responses_client = ResponsesClient(
             settings.api_base_url,
             settings.api_key_value(),
             timeout=settings.api_timeout_seconds,
             transport=transport,
-            on_response=count_request,
+            on_response=on_response,
         )
         tools = ToolRunner(
             load_tools(settings),
@@ -142,7 +165,7 @@ class Runtime:
                 max_streams=settings.max_run_streams,
                 on_settled=settled_runs,
                 timeout=settings.api_timeout_seconds,
-                on_response=count_request,
+                on_response=on_response,
                 on_open_count=RUN_STREAMS_OPEN.set,
             )
             if settings.max_run_streams > 0 and transport is None
@@ -157,6 +180,7 @@ class Runtime:
             processor_config(settings),
             durations=learned_durations(repository),
             fault_hook=crashing_hook(parse_fault_points(settings.fault_points)),
+            breaker=breaker,
         )
         return cls(settings, repository, client, responses_client, tools, budget, processor, settled_runs, streams)
 

@@ -73,6 +73,14 @@ class Settings(BaseSettings):
     )
     retry_base_seconds: float = Field(0.5, gt=0, description="First backoff delay of a retried request.")
     retry_max_seconds: float = Field(30.0, gt=0, description="Cap of the retry backoff.")
+    api_down_after_failures: int = Field(
+        5, ge=1, description="Requests failing in a row (5xx or no answer), fleet-wide, that open the circuit breaker."
+    )
+    api_probe_requests: int = Field(2, ge=1, description="Requests let through as probes while the API is down.")
+    api_probe_first_seconds: float = Field(5.0, gt=0, description="Wait before the first probe of an outage.")
+    api_probe_max_seconds: float = Field(
+        60.0, gt=0, description="Cap of the doubling wait between probes (and of the delay to resume after an outage)."
+    )
     step_lease_seconds: float = Field(
         120.0, gt=0, description="How long a worker owns a job while it takes one step; the sweeper waits this."
     )

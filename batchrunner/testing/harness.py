@@ -30,10 +30,13 @@ from batchrunner.faults import FaultHook, no_faults
 from batchrunner.jobfile.assistants import AssistantDefinition, load_assistants
 from batchrunner.jobs import BackendName, JobSpec, parse_job_line
 from batchrunner.limiter import Budget, MemoryBudget
+from batchrunner.limiter.breaker import CircuitBreaker, MemoryBreakerStore
+from batchrunner.limiter.breaker_state import BreakerPolicy
 from batchrunner.processor import JobProcessor, ProcessorConfig
 from batchrunner.simulator.app import create_app
 from batchrunner.simulator.config import SimConfig
 from batchrunner.simulator.transport import SyncASGITransport
+from batchrunner.testing.outage import OutageTransport
 from batchrunner.tools.registry import ToolRegistry
 from batchrunner.tools.runner import ToolRunner
 
@@ -61,6 +64,8 @@ class StepHarness:
     clock: FakeClock
     transport: httpx.BaseTransport
     budget: Budget
+    outage: OutageTransport
+    breaker: CircuitBreaker
     queue: list[tuple[datetime, int, int]] = field(default_factory=list)
     steps: int = 0
     _order: Iterator[int] = field(default_factory=itertools.count)
@@ -147,14 +152,23 @@ def step_harness(
     api_timeout: float = 30.0,
     backend_factory: Callable[[AssistantsClient], Backend] = AssistantsBackend,
     responses_backend_factory: Callable[[ResponsesClient], Backend] = ResponsesBackend,
+    breaker_policy: BreakerPolicy | None = None,
 ) -> Iterator[StepHarness]:
+    """The processor, the simulator over ASGI on a fake clock, and a database; ``drain`` runs the jobs.
+
+    The clients reach the simulator through ``StepHarness.outage`` (switch it to stage an outage)
+    and report every request to ``StepHarness.breaker``; ``transport`` reaches the simulator directly.
+    """
     clock = FakeClock()
     sim_config = replace(sim or SimConfig(run_duration_min_s=2, run_duration_max_s=8), clock=clock.timestamp)
     transport = SyncASGITransport(create_app(sim_config))
+    outage = OutageTransport(transport)
+    breaker = CircuitBreaker(MemoryBreakerStore(), breaker_policy, clock=clock.timestamp)
     engine = make_engine(database_url, pool_size=2)
     repository = Repository(make_session_factory(engine), clock=clock)
-    client = AssistantsClient("http://sim/v1", "sk-harness", timeout=api_timeout, transport=transport)
-    responses_client = ResponsesClient("http://sim/v1", "sk-harness", timeout=api_timeout, transport=transport)
+    api: dict[str, Any] = {"timeout": api_timeout, "transport": outage, "on_response": breaker.observe}
+    client = AssistantsClient("http://sim/v1", "sk-harness", **api)
+    responses_client = ResponsesClient("http://sim/v1", "sk-harness", **api)
     backends: list[Backend] = [backend_factory(client), responses_backend_factory(responses_client)]
     runner = ToolRunner(tools or ToolRegistry.load(), timeout_seconds=5, max_output_chars=4000)
     fleet_budget = budget or MemoryBudget(0, 0, clock=clock.timestamp)
@@ -167,9 +181,10 @@ def step_harness(
         clock=clock,
         rand=lambda: 0.5,
         fault_hook=fault_hook,
+        breaker=breaker,
     )
     try:
-        yield StepHarness(repository, processor, clock, transport, fleet_budget)
+        yield StepHarness(repository, processor, clock, transport, fleet_budget, outage, breaker)
     finally:
         client.close()
         responses_client.close()

@@ -1,15 +1,19 @@
-"""Scenarios 3 and 4: the broker's Redis db is wiped, or Postgres restarts, in the middle of a batch."""
+"""Outages mid-batch: the broker's Redis db is wiped, Postgres restarts, or the API is down for a while."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 
 from batchrunner.simulator.config import SimConfig
 from batchrunner.testing.checks import check_batch
 from batchrunner.testing.jobgen import generate_jobs
+from batchrunner.testing.outage import Outage
+from batchrunner.testing.outage_proxy import OutageProxy
 from batchrunner.testing.processes import wait_until
 from tests.crash.conftest import MakeStack
-from tests.crash.probes import can_restart_postgres, restart_postgres
+from tests.crash.probes import can_restart_postgres, metric_total, restart_postgres, scrape_metrics
 
 pytestmark = pytest.mark.crash
 
@@ -61,3 +65,53 @@ def test_postgres_restart_mid_batch_loses_no_job(make_stack: MakeStack) -> None:
     assert unfinished_at_restart > 0
     assert supervisor.current.alive() and supervisor.generation == 0, "a worker died with the database"
     check_batch(stack.engine, batch, stack.stats(), expected_jobs=[job["custom_id"] for job in jobs])
+
+
+@pytest.mark.parametrize("backend", ["assistants", "responses"])
+def test_an_api_outage_mid_batch_fails_no_job(make_stack: MakeStack, backend: str) -> None:
+    """The API answers 503s, then refuses connections, then comes back: every job succeeds, one chain each.
+
+    Two retries per step would not outlast a second of it: the fleet's breaker holds the requests back.
+    """
+    sim = SimConfig(seed=305, run_duration_min_s=1.0, run_duration_max_s=3.0, poll_after_ms=200)
+    stack = make_stack(sim)
+    proxy = OutageProxy(stack.simulator.port).start()
+    try:
+        stack.env.update(
+            BATCHRUNNER_BACKEND=backend,
+            BATCHRUNNER_API_BASE_URL=proxy.base_url,
+            BATCHRUNNER_MAX_REQUEST_RETRIES="2",
+            BATCHRUNNER_API_PROBE_FIRST_SECONDS="1",
+            BATCHRUNNER_API_PROBE_MAX_SECONDS="4",
+        )
+        jobs = generate_jobs(150, tool_share=0.2, seed=305, prefix=f"out-{backend}")
+        batch = f"api-outage-{backend}"
+        processes, threads = 2, 4
+        supervisor = stack.supervise(processes=processes, threads=threads)
+        stack.enqueue(jobs, batch)
+        wait_until(lambda: stack.unfinished(batch) <= 130, timeout=60, message="the first jobs to finish")
+        proxy.set(Outage.SERVER_ERRORS)
+        time.sleep(10)
+        proxy.set(Outage.REFUSED)
+        time.sleep(10)
+        assert stack.unfinished(batch) > 0, "the batch ended before the outage did: it proves nothing"
+        outages = metric_total(scrape_metrics(int(stack.env["BATCHRUNNER_METRICS_PORT"])), "batchrunner_api_down")
+        proxy.set(Outage.NONE)
+
+        stack.wait_finished(batch, timeout=120)
+    finally:
+        proxy.stop()
+
+    assert supervisor.generation == 0, "a worker died of the outage"
+    # A create cut off by the outage cannot be looked up on the Responses backend (the residual window).
+    allowed = processes * threads if backend == "responses" else 0
+    check_batch(
+        stack.engine,
+        batch,
+        stack.stats(),
+        expected_jobs=[job["custom_id"] for job in jobs],
+        blind_recreates_allowed=allowed,
+    )
+    assert outages >= 1, "no worker reported the API down"
+    assert "the API is down since" in supervisor.log_text()
+    assert "the API is back after" in supervisor.log_text()

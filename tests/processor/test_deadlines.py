@@ -94,7 +94,9 @@ def test_the_batch_deadline_and_the_jobs_own_the_earlier_wins(database_url: str)
         specs = [job("own", deadline="10m"), job("batch", line_no=2), job("later", line_no=3, deadline="2h")]
         harness.repository.insert_jobs(batch_id, specs, deadline=parse_deadline("1h"))
         now = harness.clock.now
-    rows = {r.custom_id: _utc(r.deadline_at) for r in query_rows(database_url, "SELECT custom_id, deadline_at FROM jobs")}
+    rows = {
+        r.custom_id: _utc(r.deadline_at) for r in query_rows(database_url, "SELECT custom_id, deadline_at FROM jobs")
+    }
     assert rows == {
         "own": now + timedelta(minutes=10),
         "batch": now + timedelta(hours=1),
