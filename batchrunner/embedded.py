@@ -17,7 +17,7 @@ from batchrunner.db.repository import TERMINAL_STATES
 from batchrunner.deadlines import Deadline
 from batchrunner.enqueue import EnqueueResult, enqueue_file
 from batchrunner.limiter import MemoryBudget
-from batchrunner.runtime import Runtime, load_tools
+from batchrunner.runtime import Runtime, limit_learning, load_tools
 from batchrunner.settings import Settings
 from batchrunner.simulator.config import SimConfig
 from batchrunner.simulator.server import BackgroundSimulator
@@ -62,7 +62,9 @@ def run_file(
         broker = StubBroker()
         broker.emit_after("process_boot")
         queue = JobQueue(broker, effective.queue_name)
-        budget = MemoryBudget(effective.requests_per_minute, effective.tokens_per_minute)
+        budget = MemoryBudget(
+            effective.requests_per_minute, effective.tokens_per_minute, learning=limit_learning(effective)
+        )
         runtime = Runtime.build(effective, budget=budget)
         queue.set_processor(runtime.processor.advance_step)
         runtime.wake_jobs_with(queue.wake)

@@ -509,6 +509,9 @@ class JobProcessor:
 
     def _observe(self, snapshot: ObjectSnapshot) -> None:
         info = snapshot.rate_limit
+        self._budget.learn_server_limits(
+            info.limit_requests if info is not None else None, info.limit_tokens if info is not None else None
+        )
         if info is not None:
             self._budget.observe_server_limits(
                 remaining_requests=info.remaining_requests,

@@ -17,7 +17,7 @@ from batchrunner.backend.responses.client import ResponsesClient
 from batchrunner.db.engine import make_engine, make_session_factory
 from batchrunner.db.repository import Repository
 from batchrunner.faults import crashing_hook, parse_fault_points
-from batchrunner.limiter import Budget, make_budget
+from batchrunner.limiter import Budget, Learning, make_budget
 from batchrunner.limiter.breaker import CircuitBreaker, make_breaker
 from batchrunner.limiter.breaker_state import BreakerPolicy
 from batchrunner.metrics import API_REQUEST_DURATION, API_REQUESTS, RUN_STREAMS_OPEN
@@ -76,8 +76,19 @@ def _fleet_redis_url(settings: Settings) -> str | None:
     return url if url.startswith(("redis://", "rediss://", "unix://")) else None
 
 
+def limit_learning(settings: Settings) -> Learning:
+    """How budgets learn the server's limits (every budget does, with the configured caps as bounds)."""
+    return Learning(share=settings.limit_share, probe_requests_per_minute=settings.probe_requests_per_minute)
+
+
 def make_fleet_budget(settings: Settings) -> Budget:
-    return make_budget(_fleet_redis_url(settings), settings.requests_per_minute, settings.tokens_per_minute)
+    """The fleet budget: the configured caps and the limits the server announces, shared through Redis."""
+    return make_budget(
+        _fleet_redis_url(settings),
+        settings.requests_per_minute,
+        settings.tokens_per_minute,
+        learning=limit_learning(settings),
+    )
 
 
 def make_fleet_breaker(settings: Settings) -> CircuitBreaker:

@@ -104,8 +104,18 @@ class Settings(BaseSettings):
         "",
         description="Redis holding the fleet-wide budget; empty: the broker's Redis (in-process budget otherwise).",
     )
-    requests_per_minute: int = Field(0, ge=0, description="Fleet-wide request budget; 0 means no limit.")
-    tokens_per_minute: int = Field(0, ge=0, description="Fleet-wide token budget; 0 means no limit.")
+    requests_per_minute: int = Field(
+        0, ge=0, description="Cap of the fleet's requests per minute; 0: only the limit the server announces."
+    )
+    tokens_per_minute: int = Field(
+        0, ge=0, description="Cap of the fleet's tokens per minute; 0: only the limit the server announces."
+    )
+    limit_share: float = Field(
+        0.95, gt=0, le=1, description="Share of the limits the server announces (x-ratelimit-limit-*) the fleet uses."
+    )
+    probe_requests_per_minute: int = Field(
+        60, ge=1, description="Requests per minute before the server's first answer says its limits (no cap set)."
+    )
     start_reserve_share: float = Field(
         0.5, ge=0, lt=1, description="Share of the budget's 2 s burst that starting runs leaves to runs in flight."
     )

@@ -91,6 +91,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="a worker setting, e.g. BATCHRUNNER_POLL_AGE_SHARE=0.3 (repeatable)",
     )
     parser.add_argument("--redis-db", type=int, default=7, help="scratch Redis database (emptied before and after)")
+    parser.add_argument(
+        "--no-configured-limit",
+        action="store_true",
+        help="do not tell the workers the limit: they learn it from the simulator's x-ratelimit-* headers",
+    )
     args = parser.parse_args(argv)
     for name, value in SCENARIO_DEFAULTS[args.scenario].items():
         if getattr(args, name) is None:
@@ -141,7 +146,6 @@ def _worker_env(
         "BATCHRUNNER_API_BASE_URL": sim.base_url,
         "BATCHRUNNER_METRICS_PORT": str(metrics_port),
         "BATCHRUNNER_METRICS_DIR": str(work_dir / "metrics"),
-        "BATCHRUNNER_REQUESTS_PER_MINUTE": str(args.rpm),
         "BATCHRUNNER_WORKER_THREADS": str(args.threads),
         "OPENAI_API_KEY": API_KEY,
         # The CLI's enqueue and the workers both follow the benchmark's backend, not the product's default.
@@ -149,8 +153,10 @@ def _worker_env(
     }
     if args.backend == "responses":
         settings["BATCHRUNNER_ASSISTANTS_FILE"] = str(ASSISTANTS_FILE)
-    if args.tpm:
-        settings["BATCHRUNNER_TOKENS_PER_MINUTE"] = str(args.tpm)
+    if not args.no_configured_limit:
+        settings["BATCHRUNNER_REQUESTS_PER_MINUTE"] = str(args.rpm)
+        if args.tpm:
+            settings["BATCHRUNNER_TOKENS_PER_MINUTE"] = str(args.tpm)
     for item in args.worker_settings:
         name, separator, value = item.partition("=")
         if not separator or not name.startswith("BATCHRUNNER_"):

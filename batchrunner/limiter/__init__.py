@@ -9,7 +9,9 @@ from batchrunner.limiter.base import (
     Budget,
     BudgetSnapshot,
     Grant,
+    Learning,
     Reservation,
+    ServerLimits,
 )
 from batchrunner.limiter.bucket import RefusalReason
 from batchrunner.limiter.memory import MemoryBudget
@@ -21,9 +23,11 @@ __all__ = [
     "Budget",
     "BudgetSnapshot",
     "Grant",
+    "Learning",
     "MemoryBudget",
     "RedisBudget",
     "RefusalReason",
     "Reservation",
+    "ServerLimits",
     "make_budget",
 ]

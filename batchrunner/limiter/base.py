@@ -6,6 +6,8 @@ how long to wait, and the caller re-sends its message with that delay instead of
 
 from __future__ import annotations
 
+import logging
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -13,6 +15,44 @@ from batchrunner.limiter import bucket
 from batchrunner.limiter.bucket import Decision, Limits, RefusalReason
 
 DEFAULT_BURST_SECONDS = 2.0
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Learning:
+    """How a budget learns the server's limits from its ``x-ratelimit-limit-*`` headers.
+
+    Until the first answer arrives, requests are metered at ``probe_requests_per_minute`` (unless a cap
+    is configured); from then on at ``share`` of the limits the server announced, or, when it announces
+    none, at the configured caps alone (0: not metered).
+    """
+
+    share: float = 0.95
+    probe_requests_per_minute: int = 60
+
+    def __post_init__(self) -> None:
+        if not 0 < self.share <= 1:
+            raise ValueError("the share of a learned limit must be in (0, 1]")
+        if self.probe_requests_per_minute < 1:
+            raise ValueError("probe_requests_per_minute must be >= 1")
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """The limits a server announced; 0 means it announced none for that resource."""
+
+    requests_per_minute: int
+    tokens_per_minute: int
+
+
+def effective_limit(cap: int, learned: int | None, share: float, probe: int) -> int:
+    """The limit to meter at: ``cap`` (0: none) and what the server announced (None: not heard yet)."""
+    if learned is None:
+        return cap or probe
+    if learned == 0:
+        return cap
+    shared = max(1, math.floor(learned * share))
+    return min(cap, shared) if cap else shared
 
 
 @dataclass(frozen=True)
@@ -61,12 +101,68 @@ class Budget(ABC):
         tokens_per_minute: int,
         *,
         burst_seconds: float = DEFAULT_BURST_SECONDS,
+        learning: Learning | None = None,
     ) -> None:
         if requests_per_minute < 0 or tokens_per_minute < 0:
             raise ValueError("limits per minute must be >= 0 (0 means no limit)")
         if not 0 < burst_seconds <= 60:
             raise ValueError("burst_seconds must be in (0, 60]")
-        self.limits = Limits(requests_per_minute, tokens_per_minute, float(burst_seconds))
+        self.caps = Limits(requests_per_minute, tokens_per_minute, float(burst_seconds))
+        self.learning = learning
+        self._server_limits: ServerLimits | None = None
+        self.limits = self._effective()
+
+    @property
+    def server_limits(self) -> ServerLimits | None:
+        """What the server announced, as far as this budget knows (None: nothing heard yet)."""
+        return self._server_limits
+
+    def _effective(self) -> Limits:
+        caps, learning, heard = self.caps, self.learning, self._server_limits
+        if learning is None:
+            return caps
+        return Limits(
+            effective_limit(
+                caps.requests_per_minute,
+                heard.requests_per_minute if heard else None,
+                learning.share,
+                learning.probe_requests_per_minute,
+            ),
+            # Tokens are not probed: a first request's estimate could exceed any probe.
+            effective_limit(caps.tokens_per_minute, heard.tokens_per_minute if heard else 0, learning.share, 0),
+            caps.burst_seconds,
+        )
+
+    def learn_server_limits(self, limit_requests: int | None, limit_tokens: int | None) -> None:
+        """The limits an answer's headers announced (None: that header was absent)."""
+        if self.learning is None:
+            return
+        heard = ServerLimits(limit_requests or 0, limit_tokens or 0)
+        known = self._server_limits
+        if known is not None:  # an answer without the headers (a stream's, say) does not unlearn them
+            heard = ServerLimits(
+                heard.requests_per_minute or known.requests_per_minute,
+                heard.tokens_per_minute or known.tokens_per_minute,
+            )
+        if heard == known:
+            return
+        self._adopt_server_limits(heard)
+        self._share_server_limits(heard)
+        log.info(
+            "the server's limits: %s requests and %s tokens per minute; metering at %s and %s",
+            heard.requests_per_minute or "no limit on",
+            heard.tokens_per_minute or "no limit on",
+            self.limits.requests_per_minute or "no limit",
+            self.limits.tokens_per_minute or "no limit",
+        )
+
+    def _adopt_server_limits(self, heard: ServerLimits) -> None:
+        self._server_limits = heard
+        self.limits = self._effective()
+
+    @abstractmethod
+    def _share_server_limits(self, heard: ServerLimits) -> None:
+        """Tell the other processes of the fleet what the server announced."""
 
     @property
     def requests_per_minute(self) -> int:

@@ -7,7 +7,15 @@ import time
 from collections.abc import Callable
 
 from batchrunner.limiter import bucket
-from batchrunner.limiter.base import DEFAULT_BURST_SECONDS, Budget, BudgetSnapshot, Grant, grant_from
+from batchrunner.limiter.base import (
+    DEFAULT_BURST_SECONDS,
+    Budget,
+    BudgetSnapshot,
+    Grant,
+    Learning,
+    ServerLimits,
+    grant_from,
+)
 
 
 class MemoryBudget(Budget):
@@ -20,8 +28,9 @@ class MemoryBudget(Budget):
         *,
         clock: Callable[[], float] = time.time,
         burst_seconds: float = DEFAULT_BURST_SECONDS,
+        learning: Learning | None = None,
     ) -> None:
-        super().__init__(requests_per_minute, tokens_per_minute, burst_seconds=burst_seconds)
+        super().__init__(requests_per_minute, tokens_per_minute, burst_seconds=burst_seconds, learning=learning)
         self._clock = clock
         self._state = bucket.BucketState()
         self._lock = threading.Lock()
@@ -54,6 +63,9 @@ class MemoryBudget(Budget):
                 remaining_tokens=remaining_tokens,
                 reset_tokens_s=reset_tokens_s,
             )
+
+    def _share_server_limits(self, heard: ServerLimits) -> None:
+        return None  # one process: there is no one else to tell
 
     def pause(self, seconds: float) -> None:
         with self._lock:

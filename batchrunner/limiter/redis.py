@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
 
 from batchrunner.limiter import bucket
-from batchrunner.limiter.base import DEFAULT_BURST_SECONDS, Budget, BudgetSnapshot, Grant, grant_from
+from batchrunner.limiter.base import (
+    DEFAULT_BURST_SECONDS,
+    Budget,
+    BudgetSnapshot,
+    Grant,
+    Learning,
+    ServerLimits,
+    grant_from,
+)
 from batchrunner.limiter.memory import MemoryBudget
 from batchrunner.limiter.script import LUA_SOURCE
 
 DEFAULT_KEY_PREFIX = "batchrunner:budget"
+# A process that has not heard the server's limits yet looks for what the fleet heard this often.
+_SERVER_LIMITS_LOOKUP_S = 5.0
+_SERVER_LIMITS_TTL_S = 3600
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
@@ -41,11 +53,36 @@ class RedisBudget(Budget):
         key_prefix: str = DEFAULT_KEY_PREFIX,
         burst_seconds: float = DEFAULT_BURST_SECONDS,
         clock: Callable[[], float] | None = None,
+        learning: Learning | None = None,
     ) -> None:
-        super().__init__(requests_per_minute, tokens_per_minute, burst_seconds=burst_seconds)
+        super().__init__(requests_per_minute, tokens_per_minute, burst_seconds=burst_seconds, learning=learning)
         self.key = f"{key_prefix}:state"
+        self.server_limits_key = f"{key_prefix}:server_limits"
+        self._client = client
         self._clock = clock
         self._script = client.register_script(LUA_SOURCE)
+        self._looked_up_at = float("-inf")
+
+    def _look_up_server_limits(self) -> None:
+        """Before this process hears the server's limits itself, use what another process heard."""
+        if self.learning is None or self.server_limits is not None:
+            return
+        now = time.monotonic()
+        if now - self._looked_up_at < _SERVER_LIMITS_LOOKUP_S:
+            return
+        self._looked_up_at = now
+        raw = self._client.hmget(self.server_limits_key, ["requests", "tokens"])
+        if raw[0] is not None:
+            self._adopt_server_limits(ServerLimits(int(raw[0]), int(raw[1] or 0)))
+
+    def _share_server_limits(self, heard: ServerLimits) -> None:
+        with self._client.pipeline(transaction=False) as pipe:
+            pipe.hset(
+                self.server_limits_key,
+                mapping={"requests": heard.requests_per_minute, "tokens": heard.tokens_per_minute},
+            )
+            pipe.expire(self.server_limits_key, _SERVER_LIMITS_TTL_S)
+            pipe.execute()
 
     def _run(self, op: str, *args: float | int | None) -> Any:
         now = "" if self._clock is None else repr(self._clock())
@@ -60,6 +97,7 @@ class RedisBudget(Budget):
         return self._script(keys=[self.key], args=argv)
 
     def _acquire(self, requests: int, tokens: int, reserve_share: float) -> Grant:
+        self._look_up_server_limits()
         granted, wait, reason = self._run("acquire", requests, tokens, float(reserve_share))
         reason_text = _text(reason)
         decision = bucket.Decision(
@@ -104,15 +142,17 @@ def make_budget(
     key_prefix: str = DEFAULT_KEY_PREFIX,
     burst_seconds: float = DEFAULT_BURST_SECONDS,
     clock: Callable[[], float] | None = None,
+    learning: Learning | None = None,
 ) -> Budget:
     """A ``MemoryBudget`` without a URL, else a ``RedisBudget``; neither connects until first used.
 
     ``clock`` defaults to ``time.time`` in memory and to the Redis server's clock in Redis.
     """
     if not redis_url:
-        if clock is None:
-            return MemoryBudget(requests_per_minute, tokens_per_minute, burst_seconds=burst_seconds)
-        return MemoryBudget(requests_per_minute, tokens_per_minute, clock=clock, burst_seconds=burst_seconds)
+        options: dict[str, Any] = {"burst_seconds": burst_seconds, "learning": learning}
+        if clock is not None:
+            options["clock"] = clock
+        return MemoryBudget(requests_per_minute, tokens_per_minute, **options)
     if not redis_url.startswith(_REDIS_SCHEMES):
         scheme = redis_url.split(":", 1)[0]  # never echo the URL: it may carry a password
         raise ValueError(f"the fleet budget needs a redis://, rediss:// or unix:// URL, not {scheme}://")
@@ -123,4 +163,5 @@ def make_budget(
         key_prefix=key_prefix,
         burst_seconds=burst_seconds,
         clock=clock,
+        learning=learning,
     )

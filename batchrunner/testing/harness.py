@@ -29,7 +29,7 @@ from batchrunner.db.repository import Repository
 from batchrunner.faults import FaultHook, no_faults
 from batchrunner.jobfile.assistants import AssistantDefinition, load_assistants
 from batchrunner.jobs import BackendName, JobSpec, parse_job_line
-from batchrunner.limiter import Budget, MemoryBudget
+from batchrunner.limiter import Budget, Learning, MemoryBudget
 from batchrunner.limiter.breaker import CircuitBreaker, MemoryBreakerStore
 from batchrunner.limiter.breaker_state import BreakerPolicy
 from batchrunner.processor import JobProcessor, ProcessorConfig
@@ -153,6 +153,7 @@ def step_harness(
     backend_factory: Callable[[AssistantsClient], Backend] = AssistantsBackend,
     responses_backend_factory: Callable[[ResponsesClient], Backend] = ResponsesBackend,
     breaker_policy: BreakerPolicy | None = None,
+    learning: Learning | None = None,
 ) -> Iterator[StepHarness]:
     """The processor, the simulator over ASGI on a fake clock, and a database; ``drain`` runs the jobs.
 
@@ -171,7 +172,7 @@ def step_harness(
     responses_client = ResponsesClient("http://sim/v1", "sk-harness", **api)
     backends: list[Backend] = [backend_factory(client), responses_backend_factory(responses_client)]
     runner = ToolRunner(tools or ToolRegistry.load(), timeout_seconds=5, max_output_chars=4000)
-    fleet_budget = budget or MemoryBudget(0, 0, clock=clock.timestamp)
+    fleet_budget = budget or MemoryBudget(0, 0, clock=clock.timestamp, learning=learning)
     processor = JobProcessor(
         repository,
         {backend.name: backend for backend in backends},
