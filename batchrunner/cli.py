@@ -215,6 +215,11 @@ def results(batch: str, output: TextIO) -> None:
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--rpm", default=0, show_default=True, type=int, help="Requests per minute (0: no limit).")
 @click.option("--tpm", default=0, show_default=True, type=int, help="Tokens per minute (0: no limit).")
+@click.option(
+    "--model-limits",
+    default="{}",
+    help='Limits of their own per model, JSON: {"gpt-4o": {"rpm": 500, "tpm": 30000}}; others get --rpm/--tpm.',
+)
 @click.option("--run-min", default=2.0, show_default=True, type=float, help="Shortest run, seconds.")
 @click.option("--run-max", default=8.0, show_default=True, type=float, help="Longest run, seconds.")
 @click.option("--poll-after-ms", default=1000, show_default=True, type=int)
@@ -239,6 +244,7 @@ def simulate(
     seed: int,
     rpm: int,
     tpm: int,
+    model_limits: str,
     run_min: float,
     run_max: float,
     poll_after_ms: int,
@@ -253,9 +259,13 @@ def simulate(
     response_retention: float,
 ) -> None:
     """Serve the API simulator (Responses and Assistants, under /v1) until interrupted."""
-    from batchrunner.simulator.config import SimConfig
+    from batchrunner.simulator.config import SimConfig, parse_model_limits
     from batchrunner.simulator.server import serve
 
+    try:
+        limits = parse_model_limits(model_limits)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--model-limits") from None
     config = SimConfig(
         seed=seed,
         run_duration_min_s=run_min,
@@ -263,6 +273,7 @@ def simulate(
         poll_after_ms=poll_after_ms,
         rpm=rpm,
         tpm=tpm,
+        model_limits=limits,
         quota_tokens=quota_tokens,
         run_fail_rate_limit_rate=fail_rate_limit_rate,
         run_fail_server_error_rate=fail_server_error_rate,

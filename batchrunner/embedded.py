@@ -16,8 +16,7 @@ from batchrunner.db.migrate import upgrade
 from batchrunner.db.repository import TERMINAL_STATES
 from batchrunner.deadlines import Deadline
 from batchrunner.enqueue import EnqueueResult, enqueue_file
-from batchrunner.limiter import MemoryBudget
-from batchrunner.runtime import Runtime, limit_learning, load_tools
+from batchrunner.runtime import Runtime, load_tools, make_fleet_budgets
 from batchrunner.settings import Settings
 from batchrunner.simulator.config import SimConfig
 from batchrunner.simulator.server import BackgroundSimulator
@@ -62,10 +61,7 @@ def run_file(
         broker = StubBroker()
         broker.emit_after("process_boot")
         queue = JobQueue(broker, effective.queue_name)
-        budget = MemoryBudget(
-            effective.requests_per_minute, effective.tokens_per_minute, learning=limit_learning(effective)
-        )
-        runtime = Runtime.build(effective, budget=budget)
+        runtime = Runtime.build(effective, budget=make_fleet_budgets(effective, in_memory=True))
         queue.set_processor(runtime.processor.advance_step)
         runtime.wake_jobs_with(queue.wake)
         worker = dramatiq.Worker(broker, worker_threads=effective.worker_threads, worker_timeout=100)

@@ -61,8 +61,8 @@ JOBS_IN_FLIGHT = Gauge(
 )
 BUDGET_REMAINING = Gauge(
     "batchrunner_rate_limit_budget_remaining",
-    "Remaining fleet-wide budget in the current window (requests or tokens).",
-    ["resource"],
+    "Remaining fleet-wide budget in the current window (requests or tokens), by model ('' for requests of none).",
+    ["resource", "model"],
     multiprocess_mode="mostrecent",
 )
 RUN_STREAMS_OPEN = Gauge(

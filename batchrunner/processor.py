@@ -44,6 +44,7 @@ from batchrunner.deadlines import DEADLINE_EXCEEDED
 from batchrunner.faults import FaultHook, no_faults
 from batchrunner.limiter import Budget
 from batchrunner.limiter.breaker import CircuitBreaker, MemoryBreakerStore
+from batchrunner.limiter.models import ModelBudgets
 from batchrunner.metrics import BLIND_RECREATES, BUDGET_WAITS, RATE_LIMITED, STEP_RETRIES, TOOL_ROUNDS
 from batchrunner.polling import DurationTracker, PollPolicy
 from batchrunner.recording import RunRecorder
@@ -127,7 +128,7 @@ class JobProcessor:
         repository: Repository,
         backends: Backend | Mapping[str, Backend],
         tools: ToolRunner,
-        budget: Budget,
+        budget: Budget | ModelBudgets,
         config: ProcessorConfig | None = None,
         *,
         clock: Callable[[], datetime] | None = None,
@@ -143,7 +144,9 @@ class JobProcessor:
             {backends.name: backends} if not isinstance(backends, Mapping) else dict(backends)
         )
         self._tools = tools
-        self._budget = budget
+        self._budgets = budget if isinstance(budget, ModelBudgets) else ModelBudgets.single(budget)
+        # An Assistants job's model is its assistant's, which only its runs tell (the server keeps it).
+        self._assistant_models: dict[str, str] = {}
         self._config = config or ProcessorConfig()
         self._now = clock or (lambda: datetime.now(UTC))
         self._durations = durations or DurationTracker()
@@ -189,7 +192,7 @@ class JobProcessor:
         if isinstance(error, RateLimitedError):
             RATE_LIMITED.labels(kind=error.kind or "requests").inc()
             pause = error.retry_after if error.retry_after is not None else 1.0
-            self._budget.pause(pause)
+            self._budget_of(job).pause(pause)
             return self._reschedule(job, pause)
         if isinstance(error, QuotaExhaustedError):
             RATE_LIMITED.labels(kind="insufficient_quota").inc()
@@ -253,11 +256,11 @@ class JobProcessor:
         if container_id is None and backend.needs_container(spec):
             # Budget for the container and the first object at once: a refusal between the two would
             # leave the new container's id to be committed on its own, one more write per job.
-            self._spend(requests=2, tokens=estimated, starting=True)
+            self._spend(job, requests=2, tokens=estimated, starting=True)
             container_id = backend.create_container(spec, job_tag(job.batch_name, job.custom_id))
             self._fault("after_thread_create")
         else:
-            self._spend(requests=1, tokens=estimated, starting=True)
+            self._spend(job, requests=1, tokens=estimated, starting=True)
         # The container id is committed before the object is created (DESIGN principle 4).
         job = self._repo.begin_attempt(job, estimated_tokens=estimated, container_id=container_id)
         return self._create_first_object(job)
@@ -265,14 +268,14 @@ class JobProcessor:
     def _resume_start(self, job: JobView) -> float | None:
         backend = self._backend(job)
         if backend.can_adopt():
-            self._spend(requests=1)
+            self._spend(job, requests=1)
             adopted = backend.adopt(job.spec, job.container_id, self._attempt_tag(job))
             if adopted is not None:
                 log.info("job %s: adopted %s %s created before a crash", job.id, adopted.kind, adopted.object_id)
                 return self._after_started(job, adopted)
         else:
             self._count_blind_recreate(job, backend, "attempt")
-        self._spend(requests=1, tokens=job.estimated_tokens)
+        self._spend(job, requests=1, tokens=job.estimated_tokens)
         return self._create_first_object(job)
 
     @staticmethod
@@ -303,7 +306,7 @@ class JobProcessor:
 
     def _after_started(self, job: JobView, snapshot: ObjectSnapshot) -> float | None:
         self._started.flag = True
-        self._observe(snapshot)
+        self._observe(job, snapshot)
         if snapshot.is_done:
             return self._finish(self._repo.record_started(job, snapshot), snapshot)
         delay = self._next_look(job, snapshot)
@@ -320,15 +323,19 @@ class JobProcessor:
     def _look(self, job: JobView) -> float | None:
         assert job.object_id is not None
         backend, handle = self._backend(job), self._handle(job)
-        if not backend.look_is_free(handle):
-            self._spend(requests=1)
+        # A round already seen waiting for its answer takes the budget of the answer with the look's:
+        # taken apart, under a spent budget each look would use the request its answer then waits for.
+        answer_prepaid = job.state == JobState.REQUIRES_ACTION
+        requests = (0 if backend.look_is_free(handle) else 1) + (1 if answer_prepaid else 0)
+        if requests:
+            self._spend(job, requests=requests)
         snapshot = backend.look(handle)
-        self._observe(snapshot)
-        return self._after_look(job, snapshot)
+        self._observe(job, snapshot)
+        return self._after_look(job, snapshot, answer_prepaid=answer_prepaid)
 
-    def _after_look(self, job: JobView, snapshot: ObjectSnapshot) -> float | None:
+    def _after_look(self, job: JobView, snapshot: ObjectSnapshot, *, answer_prepaid: bool = False) -> float | None:
         if snapshot.needs_tool_outputs:
-            return self._answer_tools(job, snapshot)
+            return self._answer_tools(job, snapshot, answer_prepaid=answer_prepaid)
         if snapshot.is_done:
             return self._finish(job, snapshot)
         return self._record_look_and_reschedule(job, snapshot)
@@ -337,7 +344,7 @@ class JobProcessor:
         assert job.object_id is not None
         return Handle(job.object_id, job.container_id)
 
-    def _answer_tools(self, job: JobView, snapshot: ObjectSnapshot) -> float | None:
+    def _answer_tools(self, job: JobView, snapshot: ObjectSnapshot, *, answer_prepaid: bool = False) -> float | None:
         backend = self._backend(job)
         if backend.chains_objects and job.state == JobState.REQUIRES_ACTION:
             # An earlier step answered this round and did not commit the object its answer made.
@@ -346,11 +353,11 @@ class JobProcessor:
         if snapshot.ended:  # a chained backend's round ended its object: count it now, it was paid for
             self._recorder.count_finished(job, snapshot)
             self._budget_reconcile(
-                self._estimate_of(job, backend), snapshot.usage.total_tokens if snapshot.usage else 0
+                job, self._estimate_of(job, backend), snapshot.usage.total_tokens if snapshot.usage else 0
             )
         if job.tool_rounds >= self._config.max_tool_rounds:
             if not snapshot.ended:
-                self._spend(requests=1)
+                self._spend(job, requests=1)
                 backend.cancel(snapshot.handle)
             self._fail(
                 job,
@@ -360,7 +367,8 @@ class JobProcessor:
             )
             return None
         # Budget for the hand-back is taken before the handlers run: a refusal afterwards would run them twice.
-        self._spend(requests=1)
+        if not answer_prepaid:
+            self._spend(job, requests=1)
         calls = [(call.call_id, call.name, call.arguments) for call in snapshot.tool_calls]
         results = self._tools.run_all(calls)
         job = self._recorder.record_tool_results(job, results)
@@ -379,7 +387,7 @@ class JobProcessor:
         after = backend.continue_with_tool_outputs(snapshot, job.spec, self._attempt_tag(job), outputs)
         self._fault("after_tool_outputs")
         TOOL_ROUNDS.labels(backend=backend.name).inc()
-        self._observe(after)
+        self._observe(job, after)
         if after.is_done:
             return self._finish(self._repo.record_continued(job, after), after)
         delay = self._next_look(job, after)
@@ -408,7 +416,7 @@ class JobProcessor:
         # so after a 429 on the second request the first is not repeated.
         backend = self._backend(job)
         details_stored = snapshot.details is not None or self._repo.has_details(snapshot.object_id)
-        self._spend(requests=backend.collect_requests(snapshot, details_stored=details_stored))
+        self._spend(job, requests=backend.collect_requests(snapshot, details_stored=details_stored))
         if not details_stored:
             job = self._repo.record_details(job, snapshot.object_id, backend.fetch_details(snapshot))
         messages = list(snapshot.messages) if snapshot.messages is not None else backend.fetch_messages(snapshot)
@@ -424,7 +432,7 @@ class JobProcessor:
             state = snapshot.outcome or JobState.FAILED
         self._recorder.record_finished(job, snapshot, messages, state=state, retry=retry)
         estimated = self._estimate_of(job, self._backend(job))
-        self._budget_reconcile(estimated, snapshot.usage.total_tokens if snapshot.usage else 0)
+        self._budget_reconcile(job, estimated, snapshot.usage.total_tokens if snapshot.usage else 0)
         if retry:
             log.info(
                 "job %s: %s %s failed with %s; starting attempt %s",
@@ -448,12 +456,12 @@ class JobProcessor:
             return self._resume_collecting(job)
         backend = self._backend(job)
         if job.state in FOLLOWING_STATES and job.object_id:
-            self._spend(requests=1)
+            self._spend(job, requests=1)
             snapshot = backend.look(self._handle(job))
             if snapshot.is_done:
                 return self._finish(job, snapshot)
             if not snapshot.ended and not snapshot.cancelling:
-                self._spend(requests=1)
+                self._spend(job, requests=1)
                 job = self._repo.mark_cancel_requested(job, reason=reason)
                 snapshot = self._cancel_object(job)
                 if snapshot.is_done:
@@ -461,7 +469,7 @@ class JobProcessor:
             if not snapshot.ended:
                 return self._record_look_and_reschedule(job, snapshot)
         if job.state == JobState.CREATING and backend.can_adopt():
-            self._spend(requests=1)
+            self._spend(job, requests=1)
             adopted = backend.adopt(job.spec, job.container_id, self._attempt_tag(job))
             if adopted is not None:
                 job = self._repo.record_started(job, adopted)
@@ -480,7 +488,7 @@ class JobProcessor:
         try:
             return backend.cancel(self._handle(job))
         except RequestRejectedError:
-            self._spend(requests=1)
+            self._spend(job, requests=1)
             snapshot = backend.look(self._handle(job))
             if not snapshot.is_done:
                 raise
@@ -488,13 +496,30 @@ class JobProcessor:
 
     # -- bookkeeping ------------------------------------------------------------------------------
 
-    def _spend(self, *, requests: int, tokens: int = 0, starting: bool = False) -> None:
+    def _model_of(self, job: JobView) -> str | None:
+        """The model the job's requests concern, as its spec names it (a run's assistant's, once seen)."""
+        spec = job.spec
+        named = (spec.request or {}).get("model") if spec.request is not None else spec.params.get("model")
+        if isinstance(named, str) and named:
+            return named
+        return self._assistant_models.get(spec.assistant_id)
+
+    def _budget_of(self, job: JobView) -> Budget:
+        return self._budgets.for_model(self._model_of(job))
+
+    def _spend(self, job: JobView, *, requests: int, tokens: int = 0, starting: bool = False) -> None:
+        """Take budget for the job's next requests, all counted against its model.
+
+        A container (a thread, a conversation) concerns no model, and the simulator meters it apart; it
+        is still counted here, with the object it is created for, so that a refusal between the two
+        never spends one without the other.
+        """
         api_down_for = self._breaker.admit()
         if api_down_for > 0:
             # Spread the fleet's jobs over a tenth of the wait, so the API's return is not a stampede.
             raise BudgetWait(api_down_for * (1.0 + 0.1 * self._rand()), "api_down")
         reserve = self._config.start_reserve_share if starting else 0.0
-        grant = self._budget.try_acquire(requests=requests, tokens=tokens, reserve_share=reserve)
+        grant = self._budget_of(job).try_acquire(requests=requests, tokens=tokens, reserve_share=reserve)
         if not grant.granted:
             raise BudgetWait(grant.wait_seconds, grant.reason or "requests")
 
@@ -503,17 +528,21 @@ class JobProcessor:
         """The tokens reserved for the object now ending: the attempt's estimate went to its first object."""
         return 0 if backend.chains_objects and job.tool_rounds > 0 else job.estimated_tokens
 
-    def _budget_reconcile(self, estimated: int, actual: int) -> None:
+    def _budget_reconcile(self, job: JobView, estimated: int, actual: int) -> None:
         if estimated or actual:
-            self._budget.adjust_tokens(actual - estimated)
+            self._budget_of(job).adjust_tokens(actual - estimated)
 
-    def _observe(self, snapshot: ObjectSnapshot) -> None:
+    def _observe(self, job: JobView, snapshot: ObjectSnapshot) -> None:
+        """Learn from an answer: the server's limits for the job's model, and an assistant's model."""
+        if job.spec.request is None and snapshot.model and job.spec.assistant_id not in self._assistant_models:
+            self._assistant_models[job.spec.assistant_id] = snapshot.model
+        budget = self._budget_of(job)
         info = snapshot.rate_limit
-        self._budget.learn_server_limits(
+        budget.learn_server_limits(
             info.limit_requests if info is not None else None, info.limit_tokens if info is not None else None
         )
         if info is not None:
-            self._budget.observe_server_limits(
+            budget.observe_server_limits(
                 remaining_requests=info.remaining_requests,
                 reset_requests_s=info.reset_requests_s,
                 remaining_tokens=info.remaining_tokens,

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
+import redis
 
 from batchrunner.api.object_streams import ObjectStreams
 from batchrunner.backend.assistants.adapter import AssistantsBackend
@@ -17,9 +18,10 @@ from batchrunner.backend.responses.client import ResponsesClient
 from batchrunner.db.engine import make_engine, make_session_factory
 from batchrunner.db.repository import Repository
 from batchrunner.faults import crashing_hook, parse_fault_points
-from batchrunner.limiter import Budget, Learning, make_budget
+from batchrunner.limiter import DEFAULT_KEY_PREFIX, Budget, Learning, MemoryBudget, RedisBudget
 from batchrunner.limiter.breaker import CircuitBreaker, make_breaker
 from batchrunner.limiter.breaker_state import BreakerPolicy
+from batchrunner.limiter.models import BudgetFactory, ModelBudgets
 from batchrunner.metrics import API_REQUEST_DURATION, API_REQUESTS, RUN_STREAMS_OPEN
 from batchrunner.polling import DurationTracker, PollPolicy
 from batchrunner.processor import JobProcessor, ProcessorConfig
@@ -81,14 +83,36 @@ def limit_learning(settings: Settings) -> Learning:
     return Learning(share=settings.limit_share, probe_requests_per_minute=settings.probe_requests_per_minute)
 
 
-def make_fleet_budget(settings: Settings) -> Budget:
-    """The fleet budget: the configured caps and the limits the server announces, shared through Redis."""
-    return make_budget(
-        _fleet_redis_url(settings),
-        settings.requests_per_minute,
-        settings.tokens_per_minute,
-        learning=limit_learning(settings),
-    )
+def make_fleet_budgets(
+    settings: Settings, *, in_memory: bool = False, key_prefix: str = DEFAULT_KEY_PREFIX
+) -> ModelBudgets:
+    """The fleet budget, shared through Redis, learning the server's limits; ``in_memory``: this process only.
+
+    One budget for every model, unless ``budget_per_model``: then one per model (caps from
+    ``model_limits``, else the global ones), each learning its model's limits. Per model is right only
+    where models do not share limits: two models metered apart at one shared limit would each take it.
+    """
+    url = None if in_memory else _fleet_redis_url(settings)
+    learning = limit_learning(settings)
+    caps = {model: (cap.requests_per_minute, cap.tokens_per_minute) for model, cap in settings.model_limits.items()}
+    defaults = (settings.requests_per_minute, settings.tokens_per_minute)
+    if url is None:
+
+        def memory_budget(model: str | None, rpm: int, tpm: int) -> Budget:
+            return MemoryBudget(rpm, tpm, learning=learning)
+
+        make: BudgetFactory = memory_budget
+    else:
+        client = redis.Redis.from_url(url)
+
+        def redis_budget(model: str | None, rpm: int, tpm: int) -> Budget:
+            prefix = key_prefix if model is None else f"{key_prefix}:model:{model}"
+            return RedisBudget(client, rpm, tpm, key_prefix=prefix, learning=learning)
+
+        make = redis_budget
+    if not settings.budget_per_model:
+        return ModelBudgets.single(make(None, *defaults))
+    return ModelBudgets(make, caps, defaults)
 
 
 def make_fleet_breaker(settings: Settings) -> CircuitBreaker:
@@ -131,14 +155,18 @@ class Runtime:
     client: AssistantsClient
     responses_client: ResponsesClient
     tools: ToolRunner
-    budget: Budget
+    budget: ModelBudgets
     processor: JobProcessor
     settled_runs: SettledObjectWaker
     streams: ObjectStreams | None = field(default=None)
 
     @classmethod
     def build(
-        cls, settings: Settings, *, transport: httpx.BaseTransport | None = None, budget: Budget | None = None
+        cls,
+        settings: Settings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        budget: ModelBudgets | None = None,
     ) -> Runtime:
         repository = make_repository(settings)
         breaker = make_fleet_breaker(settings)
@@ -166,7 +194,7 @@ class Runtime:
             timeout_seconds=settings.tool_timeout_seconds,
             max_output_chars=settings.tool_max_output_chars,
         )
-        budget = budget or make_fleet_budget(settings)
+        budget = budget or make_fleet_budgets(settings)
         settled_runs = SettledObjectWaker(repository)
         # A test's in-process transport serves plain requests only; streams need a real server.
         streams = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from batchrunner.faults import parse_fault_points
@@ -17,6 +17,15 @@ from batchrunner.jobs import BackendName
 from batchrunner.pricing import DEFAULT_MODEL_PRICES
 
 DEFAULT_DATABASE_URL = "sqlite:///batchrunner.db"
+
+
+class ModelCaps(BaseModel):
+    """A model's own caps (0: none), in place of ``requests_per_minute``/``tokens_per_minute``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    requests_per_minute: int = Field(0, ge=0)
+    tokens_per_minute: int = Field(0, ge=0)
 
 
 class Settings(BaseSettings):
@@ -109,6 +118,16 @@ class Settings(BaseSettings):
     )
     tokens_per_minute: int = Field(
         0, ge=0, description="Cap of the fleet's tokens per minute; 0: only the limit the server announces."
+    )
+    budget_per_model: bool = Field(
+        False,
+        description="Meter each model at limits of its own (learned from its answers), not the fleet's requests "
+        "at one limit; only for an API whose models do not share limits.",
+    )
+    model_limits: dict[str, ModelCaps] = Field(
+        default_factory=dict,
+        description="Caps per model with BATCHRUNNER_BUDGET_PER_MODEL, JSON: "
+        '{"gpt-4o": {"requests_per_minute": 500, "tokens_per_minute": 30000}}.',
     )
     limit_share: float = Field(
         0.95, gt=0, le=1, description="Share of the limits the server announces (x-ratelimit-limit-*) the fleet uses."

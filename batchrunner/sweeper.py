@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from batchrunner.db.repository import TERMINAL_STATES, Repository
-from batchrunner.limiter import Budget
+from batchrunner.limiter.models import ModelBudgets
 from batchrunner.metrics import BUDGET_REMAINING, JOBS_BY_STATE, JOBS_IN_FLIGHT, SWEEPER_REDRIVES
 
 log = logging.getLogger(__name__)
@@ -38,10 +38,10 @@ class Sweeper:
         grace_s: float = 60.0,
         busy_queue_messages: int = 100,
         batch_size: int = 1000,
-        budget: Budget | None = None,
+        budgets: ModelBudgets | None = None,
     ) -> None:
         self._repo = repository
-        self._budget = budget
+        self._budgets = budgets
         self._queue = queue
         self._grace = timedelta(seconds=grace_s)
         self._busy_queue_messages = busy_queue_messages
@@ -76,12 +76,14 @@ class Sweeper:
         for state in ("pending", *_IN_FLIGHT_STATES, *TERMINAL_STATES):
             JOBS_BY_STATE.labels(state=state).set(counts.get(state, 0))
         JOBS_IN_FLIGHT.set(sum(counts.get(state, 0) for state in _IN_FLIGHT_STATES))
-        if self._budget is not None:
-            snapshot = self._budget.snapshot()
+        if self._budgets is None:
+            return
+        for model, budget in self._budgets.known().items():
+            snapshot = budget.snapshot()
             if snapshot.remaining_requests is not None:
-                BUDGET_REMAINING.labels(resource="requests").set(snapshot.remaining_requests)
+                BUDGET_REMAINING.labels(resource="requests", model=model).set(snapshot.remaining_requests)
             if snapshot.remaining_tokens is not None:
-                BUDGET_REMAINING.labels(resource="tokens").set(snapshot.remaining_tokens)
+                BUDGET_REMAINING.labels(resource="tokens", model=model).set(snapshot.remaining_tokens)
 
 
 class PeriodicSweeper:

@@ -57,7 +57,7 @@ def runtime() -> Runtime:
             _runtime = Runtime.build(settings)
             _runtime.wake_jobs_with(queue.wake)
             prime_label_sets(_runtime.tools.names())
-            sweeper = Sweeper(_runtime.repository, queue, grace_s=settings.sweep_grace_seconds, budget=_runtime.budget)
+            sweeper = Sweeper(_runtime.repository, queue, grace_s=settings.sweep_grace_seconds, budgets=_runtime.budget)
             PeriodicSweeper(sweeper, settings.sweep_interval_seconds).start()
             log.info("batchrunner worker ready (threads=%s)", settings.worker_threads)
         return _runtime

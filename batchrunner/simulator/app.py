@@ -32,7 +32,8 @@ from batchrunner.simulator.config import SimConfig
 from batchrunner.simulator.errors import APIError, DroppedConnection, invalid_url, server_error
 from batchrunner.simulator.faults import NO_FAULT, FaultPlan, draw_faults
 from batchrunner.simulator.handlers import ROUTES, Call, Reply
-from batchrunner.simulator.ratelimit import RateLimiter
+from batchrunner.simulator.metering import metered_model
+from batchrunner.simulator.ratelimit import RateLimiters
 from batchrunner.simulator.responses import handlers as responses_handlers
 from batchrunner.simulator.responses import lifecycle as responses_lifecycle
 from batchrunner.simulator.responses.replies import ResponsesReply
@@ -87,6 +88,7 @@ class Outcome:
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
     stream: EventSource | None = None
+    model: str | None = None  # the model whose limits metered the request (see `metering`)
 
 
 class Simulator:
@@ -95,7 +97,7 @@ class Simulator:
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self.store = Store(config)
-        self.limiter = RateLimiter(config.rpm, config.tpm, config.quota_tokens, config.clock)
+        self.limiters = RateLimiters(config.limits_of, config.quota_tokens, config.clock)
         self.stats = Stats()
         self.router: Router[Endpoint] = Router(_endpoints())
         self._requests_seen = 0
@@ -129,7 +131,7 @@ class Simulator:
                         outcome.stream.close()
                     outcome = self._fault(faults)
             self.stats.record_request(name, "dropped" if outcome.drop else outcome.status)
-            outcome.headers.update(self.limiter.headers())
+            outcome.headers.update(self.limiters.for_model(outcome.model).headers())
             digest = hashlib.sha256(f"{self.config.seed}:{pending.number}".encode()).hexdigest()
             outcome.headers["x-request-id"] = f"req_{digest[:32]}"
             if route is not None and route.handler.api == "responses":
@@ -154,19 +156,26 @@ class Simulator:
         headers: Mapping[str, str],
         raw: bytes,
     ) -> Outcome:
+        model: str | None = None
         try:
             endpoint = route.handler
             beta = headers.get("openai-beta", "")
             if endpoint.api == "assistants" and self.config.require_beta_header and "assistants=v2" not in beta:
                 raise APIError(400, BETA_MESSAGE, code="invalid_beta")
-            self.limiter.check_quota()
-            self.limiter.admit_request()
-            reply = endpoint.handler(Call(self.store, self.limiter, self.stats, params, query, _decode(raw)))
-            return Outcome(200, reply.body, dict(reply.headers), stream=reply.stream)
+            body = _decode(raw)
+            model = metered_model(route.name, params, body, self.store)
+            model = model if model in self.config.limited_models else None  # others share the default
+            limiter = self.limiters.for_model(model)
+            limiter.check_quota()
+            limiter.admit_request()
+            reply = endpoint.handler(Call(self.store, limiter, self.stats, params, query, body))
+            self.stats.record_metered(model, limited=False)
+            return Outcome(200, reply.body, dict(reply.headers), stream=reply.stream, model=model)
         except APIError as error:
             if error.status == 429:
                 self.stats.record_rate_limited(error.type)
-            return _error(error)
+                self.stats.record_metered(model, limited=True)
+            return _error(error, model=model)
         except Exception:
             logger.exception("simulator bug while serving %s", route.name)
             return _error(server_error(500))
@@ -189,8 +198,8 @@ class Simulator:
             self.stats.reset()
 
 
-def _error(error: APIError) -> Outcome:
-    return Outcome(error.status, error.body(), dict(error.headers))
+def _error(error: APIError, *, model: str | None = None) -> Outcome:
+    return Outcome(error.status, error.body(), dict(error.headers), model=model)
 
 
 def _decode(raw: bytes) -> Any:

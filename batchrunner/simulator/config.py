@@ -6,6 +6,7 @@ and `background_requires_store` knobs only concern the Responses API.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,8 +20,11 @@ class SimConfig:
     run_duration_min_s: float = 2.0
     run_duration_max_s: float = 8.0
     poll_after_ms: int = 1000
+    # The limits every request shares, but those concerning a model of `model_limits`.
     rpm: int = 0
     tpm: int = 0
+    # (model, rpm, tpm) of models metered at limits of their own (see `metering`).
+    model_limits: tuple[tuple[str, int, int], ...] = ()
     quota_tokens: int = 0
     run_fail_rate_limit_rate: float = 0.0
     run_fail_server_error_rate: float = 0.0
@@ -67,3 +71,37 @@ class SimConfig:
             raise ValueError("fault_slow_seconds must be >= 0 and run_expiry_s > 0")
         if self.response_retention_s <= 0:
             raise ValueError("response_retention_s must be > 0")
+        for model, rpm, tpm in self.model_limits:
+            if not model or rpm < 0 or tpm < 0:
+                raise ValueError(f"model_limits: need a model name and limits >= 0, got {(model, rpm, tpm)!r}")
+
+    @property
+    def limited_models(self) -> frozenset[str]:
+        """The models metered at limits of their own."""
+        return frozenset(name for name, _, _ in self.model_limits)
+
+    def limits_of(self, model: str | None) -> tuple[int, int]:
+        """The (rpm, tpm) a request concerning ``model`` (None: no model) is metered against."""
+        for name, rpm, tpm in self.model_limits:
+            if name == model:
+                return rpm, tpm
+        return self.rpm, self.tpm
+
+
+def parse_model_limits(text: str) -> tuple[tuple[str, int, int], ...]:
+    """``{"gpt-4o": {"rpm": 500, "tpm": 30000}, ...}`` as ``SimConfig.model_limits``; ValueError says why not."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise ValueError('not JSON: give an object such as {"gpt-4o": {"rpm": 500, "tpm": 30000}}') from None
+    if not isinstance(data, dict):
+        raise ValueError("give a JSON object of model -> {rpm, tpm}")
+    limits = []
+    for model, entry in data.items():
+        if not isinstance(entry, dict) or set(entry) - {"rpm", "tpm"}:
+            raise ValueError(f"{model!r}: give {{'rpm': N, 'tpm': M}} (either may be left out: 0, no limit)")
+        values = [entry.get(key, 0) for key in ("rpm", "tpm")]
+        if not all(isinstance(value, int) and not isinstance(value, bool) and value >= 0 for value in values):
+            raise ValueError(f"{model!r}: rpm and tpm must be whole numbers >= 0")
+        limits.append((str(model), values[0], values[1]))
+    return tuple(limits)

@@ -61,16 +61,28 @@ class TokenBucket:
         }
 
 
-class RateLimiter:
-    """The rpm/tpm buckets and the quota of one simulator; 0 disables a limit."""
+@dataclass
+class Quota:
+    """The organisation's token quota (0: none), shared by the limits of every model."""
 
-    def __init__(self, rpm: int, tpm: int, quota_tokens: int, clock: Callable[[], float]) -> None:
+    tokens: int
+    charged: int = 0
+
+
+class RateLimiter:
+    """The rpm/tpm buckets of one model (or of requests that concern none); 0 disables a limit."""
+
+    def __init__(self, rpm: int, tpm: int, quota: Quota | int, clock: Callable[[], float]) -> None:
         now = clock()
         self._clock = clock
         self.requests = TokenBucket(rpm, float(rpm), now) if rpm else None
         self.tokens = TokenBucket(tpm, float(tpm), now) if tpm else None
-        self.quota_tokens = quota_tokens
-        self.tokens_charged = 0
+        self.quota = quota if isinstance(quota, Quota) else Quota(quota)
+
+    @property
+    def tokens_charged(self) -> int:
+        """Tokens charged to the quota, by every model."""
+        return self.quota.charged
 
     def _refill(self) -> None:
         now = self._clock()
@@ -90,7 +102,7 @@ class RateLimiter:
 
     def check_quota(self) -> None:
         """429 insufficient_quota once the charged tokens reached the quota."""
-        if self.quota_tokens and self.tokens_charged >= self.quota_tokens:
+        if self.quota.tokens and self.quota.charged >= self.quota.tokens:
             raise APIError(429, QUOTA_MESSAGE, type="insufficient_quota", code="insufficient_quota")
 
     def admit_request(self) -> None:
@@ -120,7 +132,7 @@ class RateLimiter:
             if bucket.level < cost:
                 raise self._limited(bucket, "tokens", "TPM", cost)
             bucket.level -= cost
-        self.tokens_charged += cost
+        self.quota.charged += cost
 
     @staticmethod
     def _limited(bucket: TokenBucket, kind: str, unit: str, cost: int) -> APIError:
@@ -137,3 +149,26 @@ class RateLimiter:
                 "retry-after-ms": str(max(1, math.ceil(wait * 1000))),
             },
         )
+
+
+class RateLimiters:
+    """One ``RateLimiter`` per model a request concerns (``SimConfig.limits_of``), sharing one quota."""
+
+    def __init__(
+        self, limits_of: Callable[[str | None], tuple[int, int]], quota_tokens: int, clock: Callable[[], float]
+    ) -> None:
+        self._limits_of = limits_of
+        self._clock = clock
+        self.quota = Quota(quota_tokens)
+        self._by_model: dict[str | None, RateLimiter] = {}
+
+    def for_model(self, model: str | None) -> RateLimiter:
+        limiter = self._by_model.get(model)
+        if limiter is None:
+            rpm, tpm = self._limits_of(model)
+            limiter = self._by_model[model] = RateLimiter(rpm, tpm, self.quota, self._clock)
+        return limiter
+
+    @property
+    def tokens_charged(self) -> int:
+        return self.quota.charged

@@ -27,6 +27,8 @@ class Stats:
         self.responses_by_job_key: Counter[str] = Counter()
         self.response_chains_by_job_key: Counter[str] = Counter()
         self.rate_limited: Counter[str] = Counter({"requests": 0, "tokens": 0, "insufficient_quota": 0})
+        # Per model a request was metered against ("" for none): requests served, and answered 429.
+        self.metered: defaultdict[str, Counter[str]] = defaultdict(lambda: Counter({"served": 0, "limited": 0}))
 
     def record_request(self, route: str, status: int | str) -> None:
         """Count one answered (or dropped) request under "<METHOD> <route template>"."""
@@ -51,12 +53,16 @@ class Stats:
     def record_rate_limited(self, kind: str) -> None:
         self.rate_limited[kind] += 1
 
+    def record_metered(self, model: str | None, *, limited: bool) -> None:
+        self.metered[model or ""]["limited" if limited else "served"] += 1
+
     def snapshot(self, active_runs: int, active_responses: int = 0) -> dict[str, Any]:
         return {
             "requests": {route: dict(statuses) for route, statuses in sorted(self.requests.items())},
             "runs_created": self.runs_created,
             "runs_by_job_key": dict(self.runs_by_job_key),
             "rate_limited": dict(self.rate_limited),
+            "metered_by_model": {model: dict(counts) for model, counts in sorted(self.metered.items())},
             "active_runs": active_runs,
             "responses_created": self.responses_created,
             "responses_by_job_key": dict(self.responses_by_job_key),

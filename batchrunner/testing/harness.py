@@ -32,6 +32,7 @@ from batchrunner.jobs import BackendName, JobSpec, parse_job_line
 from batchrunner.limiter import Budget, Learning, MemoryBudget
 from batchrunner.limiter.breaker import CircuitBreaker, MemoryBreakerStore
 from batchrunner.limiter.breaker_state import BreakerPolicy
+from batchrunner.limiter.models import ModelBudgets
 from batchrunner.processor import JobProcessor, ProcessorConfig
 from batchrunner.simulator.app import create_app
 from batchrunner.simulator.config import SimConfig
@@ -66,6 +67,7 @@ class StepHarness:
     budget: Budget
     outage: OutageTransport
     breaker: CircuitBreaker
+    budgets: ModelBudgets
     queue: list[tuple[datetime, int, int]] = field(default_factory=list)
     steps: int = 0
     _order: Iterator[int] = field(default_factory=itertools.count)
@@ -154,13 +156,15 @@ def step_harness(
     responses_backend_factory: Callable[[ResponsesClient], Backend] = ResponsesBackend,
     breaker_policy: BreakerPolicy | None = None,
     learning: Learning | None = None,
+    per_model: bool = False,
+    clock: FakeClock | None = None,
 ) -> Iterator[StepHarness]:
     """The processor, the simulator over ASGI on a fake clock, and a database; ``drain`` runs the jobs.
 
     The clients reach the simulator through ``StepHarness.outage`` (switch it to stage an outage)
     and report every request to ``StepHarness.breaker``; ``transport`` reaches the simulator directly.
     """
-    clock = FakeClock()
+    clock = clock or FakeClock()
     sim_config = replace(sim or SimConfig(run_duration_min_s=2, run_duration_max_s=8), clock=clock.timestamp)
     transport = SyncASGITransport(create_app(sim_config))
     outage = OutageTransport(transport)
@@ -173,11 +177,15 @@ def step_harness(
     backends: list[Backend] = [backend_factory(client), responses_backend_factory(responses_client)]
     runner = ToolRunner(tools or ToolRegistry.load(), timeout_seconds=5, max_output_chars=4000)
     fleet_budget = budget or MemoryBudget(0, 0, clock=clock.timestamp, learning=learning)
+    if per_model:  # a budget per model, each learning its own limits
+        budgets = ModelBudgets(lambda model, rpm, tpm: MemoryBudget(rpm, tpm, clock=clock.timestamp, learning=learning))
+    else:
+        budgets = ModelBudgets.single(fleet_budget)
     processor = JobProcessor(
         repository,
         {backend.name: backend for backend in backends},
         runner,
-        fleet_budget,
+        budgets,
         config or ProcessorConfig(),
         clock=clock,
         rand=lambda: 0.5,
@@ -185,7 +193,7 @@ def step_harness(
         breaker=breaker,
     )
     try:
-        yield StepHarness(repository, processor, clock, transport, fleet_budget, outage, breaker)
+        yield StepHarness(repository, processor, clock, transport, fleet_budget, outage, breaker, budgets)
     finally:
         client.close()
         responses_client.close()

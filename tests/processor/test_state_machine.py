@@ -14,7 +14,7 @@ from batchrunner.jobs import read_job_file
 from batchrunner.limiter import MemoryBudget
 from batchrunner.processor import ProcessorConfig
 from batchrunner.simulator.config import SimConfig
-from batchrunner.testing.harness import Crash, crash_once_at, job, job_states, query_rows, step_harness
+from batchrunner.testing.harness import Crash, FakeClock, crash_once_at, job, job_states, query_rows, step_harness
 from batchrunner.tools.registry import ToolRegistry
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "jobs.jsonl"
@@ -166,9 +166,9 @@ def test_server_429s_pause_and_wait_without_spending_retries(sqlite_url: str) ->
 def test_local_budget_keeps_requests_under_the_limit(sqlite_url: str) -> None:
     """With the fleet budget set to the server's limit, jobs wait for budget and the server sends no 429."""
     sim = SimConfig(rpm=60, run_duration_min_s=1, run_duration_max_s=2)
-    with step_harness(sqlite_url, sim) as harness:
-        harness.budget = MemoryBudget(60, 0, clock=harness.clock.timestamp, burst_seconds=1.0)
-        harness.processor._budget = harness.budget
+    clock = FakeClock()
+    budget = MemoryBudget(60, 0, clock=clock.timestamp, burst_seconds=1.0)
+    with step_harness(sqlite_url, sim, budget=budget, clock=clock) as harness:
         harness.enqueue([job(f"b{n}", line_no=n) for n in range(1, 7)])
         harness.drain()
         stats = harness.sim_stats()

@@ -97,7 +97,7 @@ def test_tool_output_errors_leave_no_trace(make_rsim: Callable[..., RSim]) -> No
     calls = [item["call_id"] for item in first["output"]]
     body = {"model": "m", "previous_response_id": first["id"], "tools": BOTH}
     before = sim.stats()
-    tokens_before = sim.app.state.simulator.limiter.tokens_charged
+    tokens_before = sim.app.state.simulator.limiters.tokens_charged
 
     unknown = [*outputs_for(first), {"type": "function_call_output", "call_id": "call_nope", "output": "1"}]
     error = sim.error("POST", "/responses", 400, json={**body, "input": unknown})
@@ -117,7 +117,7 @@ def test_tool_output_errors_leave_no_trace(make_rsim: Callable[..., RSim]) -> No
 
     after = sim.stats()
     assert after["responses_created"] == before["responses_created"] == 1
-    assert sim.app.state.simulator.limiter.tokens_charged == tokens_before
+    assert sim.app.state.simulator.limiters.tokens_charged == tokens_before
     assert sim.create(previous_response_id=first["id"], input=outputs_for(first), tools=BOTH)["status"] == "completed"
 
 
