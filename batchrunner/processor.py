@@ -202,11 +202,12 @@ class JobProcessor:
         if isinstance(error, UnclearCreation | RetryableError):
             cause = error.cause if isinstance(error, UnclearCreation) else error
             self._breaker.record_failure(str(job.id), f"{cause.method} {cause.endpoint}: {cause.message}")
-        if isinstance(error, UnclearCreation | RetryableError) and self._breaker.is_down():
-            # The API is down for the whole fleet, not for this job: wait for it without spending a retry.
-            BUDGET_WAITS.labels(resource="api_down").inc()
-            settle = self._config.create_settle_s if isinstance(error, UnclearCreation) else 0.0
-            return self._reschedule(job, max(self._breaker.wait_hint() * (1.0 + 0.1 * self._rand()), settle))
+            if self._breaker.is_down():
+                # The API is down for the whole fleet, not for this job: wait for it without spending a retry.
+                BUDGET_WAITS.labels(resource="api_down").inc()
+                STEP_RETRIES.labels(endpoint=cause.endpoint or "unknown").inc()
+                settle = self._config.create_settle_s if isinstance(error, UnclearCreation) else 0.0
+                return self._reschedule(job, max(self._breaker.wait_hint() * (1.0 + 0.1 * self._rand()), settle))
         if isinstance(error, UnclearCreation):
             return self._retry_later(job, error.cause, at_least_s=self._config.create_settle_s)
         if isinstance(error, RetryableError):
