@@ -138,3 +138,23 @@ def test_a_parked_job_expires_when_the_sweeper_finds_its_deadline_passed(databas
     row = _finished_job(database_url)
     assert (row.state, row.error_code) == ("expired", "deadline_exceeded")
     assert "POST /v1/responses" not in stats["requests"] and "POST /v1/threads" not in stats["requests"]
+
+
+def test_retry_with_a_new_deadline_runs_expired_jobs_again(sqlite_url: str) -> None:
+    """`retry --deadline`: jobs that expired get a new deadline and a new attempt; without one they keep theirs."""
+    with step_harness(sqlite_url) as harness:
+        passed = (harness.clock.now - timedelta(minutes=1)).isoformat()
+        harness.enqueue([job("late", deadline=passed)])
+        harness.drain()
+        batch_id = harness.repository.batch_id("batch")
+        assert batch_id is not None and job_states(sqlite_url) == {"late": "expired"}
+        for job_id in harness.repository.retry_batch(batch_id, only_failed=False):
+            harness.wake(job_id)
+        harness.drain()
+        assert job_states(sqlite_url) == {"late": "expired"}  # its deadline still passed
+        for job_id in harness.repository.retry_batch(batch_id, only_failed=False, deadline=parse_deadline("1h")):
+            harness.wake(job_id)
+        harness.drain()
+        now = harness.clock.now
+    row = _finished_job(sqlite_url)
+    assert row.state == "succeeded" and now < _utc(row.deadline_at) <= now + timedelta(hours=1)
