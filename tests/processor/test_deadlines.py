@@ -10,7 +10,7 @@ import pytest
 from batchrunner.deadlines import parse_deadline
 from batchrunner.jobs import BackendName
 from batchrunner.simulator.config import SimConfig
-from batchrunner.testing.harness import job, job_states, query_rows, step_harness
+from batchrunner.testing.harness import StepHarness, job, job_states, query_rows, step_harness
 
 BACKENDS = [BackendName.ASSISTANTS, BackendName.RESPONSES]
 CANCEL_ENDPOINTS = {
@@ -104,14 +104,20 @@ def test_the_batch_deadline_and_the_jobs_own_the_earlier_wins(database_url: str)
     }
 
 
+def _parked_job(harness: StepHarness) -> tuple[int, int]:
+    """A job with a 10-minute deadline in a batch stopped by insufficient_quota, parked by its first step."""
+    (job_id,) = harness.enqueue([job("parked", deadline="10m")])
+    batch_id = harness.repository.batch_id("batch")
+    assert batch_id is not None
+    harness.repository.stop_batch(batch_id, "insufficient_quota: test")
+    harness.step()
+    return job_id, batch_id
+
+
 def test_a_parked_job_with_a_deadline_still_resumes_and_expires_when_due(database_url: str) -> None:
     """Parking (a stopped batch) leaves the deadline as the only wake-up; a resume still wakes the job now."""
     with step_harness(database_url) as harness:
-        (job_id,) = harness.enqueue([job("parked", deadline="10m")])
-        batch_id = harness.repository.batch_id("batch")
-        assert batch_id is not None
-        harness.repository.stop_batch(batch_id, "insufficient_quota: test")
-        harness.step()  # the step parks it
+        job_id, batch_id = _parked_job(harness)
         (row,) = query_rows(database_url, "SELECT state, next_wake_at, deadline_at FROM jobs")
         assert row.state == "pending" and _utc(row.next_wake_at) == _utc(row.deadline_at)
         assert harness.repository.resume_batch(batch_id) == [job_id]
@@ -123,11 +129,7 @@ def test_a_parked_job_with_a_deadline_still_resumes_and_expires_when_due(databas
 def test_a_parked_job_expires_when_the_sweeper_finds_its_deadline_passed(database_url: str) -> None:
     """A stopped batch's job never resumed ends expired at its deadline (the sweeper re-drives it)."""
     with step_harness(database_url) as harness:
-        (job_id,) = harness.enqueue([job("parked", deadline="10m")])
-        batch_id = harness.repository.batch_id("batch")
-        assert batch_id is not None
-        harness.repository.stop_batch(batch_id, "insufficient_quota: test")
-        harness.step()
+        job_id, _ = _parked_job(harness)
         grace = timedelta(seconds=30)
         assert harness.repository.claim_overdue(now=harness.clock.now + timedelta(minutes=9), grace=grace) == []
         harness.clock.advance_to(harness.clock.now + timedelta(minutes=11))
