@@ -14,6 +14,8 @@ that step had already taken is re-driven by the sweeper once the lease ends.
 from __future__ import annotations
 
 import select
+import sqlite3
+import time
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, exc
@@ -22,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+_WAL_RETRY_SECONDS = 0.02
 _POSTGRES_DRIVER = "postgresql+psycopg"
 
 
@@ -104,9 +107,9 @@ def _sqlite_engine(url: URL, *, echo: bool, pool_size: int) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            if not memory:
-                cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            if not memory:
+                _switch_to_wal(cursor)
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:
             cursor.close()
@@ -116,6 +119,24 @@ def _sqlite_engine(url: URL, *, echo: bool, pool_size: int) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """Put the database in WAL mode, retrying while another connection holds the lock the switch needs.
+
+    Two connections switching a fresh file at once both hold a shared lock and both want the exclusive
+    one: SQLite answers one of them "database is locked" at once, without calling the busy handler
+    (waiting could deadlock), so the wait is done here.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(_WAL_RETRY_SECONDS)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import socket
 import threading
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select, text, update
@@ -217,3 +219,27 @@ def test_closed_by_server_reads_the_socket_without_consuming_it() -> None:
         assert not closed_by_server(object())
     finally:
         ours.close()
+
+
+def _first_statement_on(path: str) -> str | None:
+    engine = make_engine(f"sqlite:///{path}", pool_size=1)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return None
+    except Exception as error:  # returned, not raised: the parent counts them
+        return repr(error)
+    finally:
+        engine.dispose()
+
+
+def test_processes_opening_a_fresh_sqlite_file_at_once_all_connect(tmp_path: Path) -> None:
+    """Connections racing to switch a new file to WAL all succeed (SQLite refuses one at once, unasked to wait)."""
+    with multiprocessing.get_context("fork").Pool(8) as pool:
+        errors = [
+            error
+            for trial in range(25)
+            for error in pool.map(_first_statement_on, [str(tmp_path / f"race-{trial}.db")] * 8)
+            if error is not None
+        ]
+    assert errors == []
