@@ -347,7 +347,7 @@ class JobProcessor:
 
     def _answer_tools(self, job: JobView, snapshot: ObjectSnapshot, *, answer_prepaid: bool = False) -> float | None:
         backend = self._backend(job)
-        if backend.chains_objects and job.state == JobState.REQUIRES_ACTION:
+        if self._answered_before(job, backend):
             # An earlier step answered this round and did not commit the object its answer made.
             self._count_blind_recreate(job, backend, "tool round")
         job = self._repo.record_observed(job, snapshot, state=JobState.REQUIRES_ACTION)
@@ -396,6 +396,15 @@ class JobProcessor:
         if after.needs_tool_outputs:  # the next round is already asked for: answer it in this step
             return self._answer_tools(job, after)
         return self._hand_to_stream(job, after, delay)
+
+    def _answered_before(self, job: JobView, backend: Backend) -> bool:
+        """An earlier step of this round recorded its tool results, so its answer may have reached the API.
+
+        A round seen and recorded whose answer was then held back (a spent budget) sent nothing.
+        """
+        if not backend.chains_objects or job.state != JobState.REQUIRES_ACTION or job.object_id is None:
+            return False
+        return self._repo.tool_results_recorded(job.object_id)
 
     def _finish(self, job: JobView, snapshot: ObjectSnapshot) -> float | None:
         """The object ended: record it at once; then collect what it did not carry (each request its own step)."""

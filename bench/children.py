@@ -32,6 +32,8 @@ class SimSettings:
     rpm: int
     tpm: int
     run_expiry_s: float
+    # (model, rpm, tpm): models the simulator limits on their own; every other request shares rpm/tpm.
+    model_limits: tuple[tuple[str, int, int], ...] = ()
 
 
 def _spawn(argv: list[str], log_path: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:

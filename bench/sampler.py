@@ -32,6 +32,8 @@ class Sample:
     job_states: dict[str, int]
     tree: TreeSample | None
     ready_messages: int  # wake-ups due and waiting in the broker for a worker thread
+    # Per model the simulator metered requests against ("" for none): {"served": n, "limited": m}.
+    metered: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def request_totals(stats: dict[str, Any]) -> tuple[int, int, int]:
@@ -84,6 +86,7 @@ class Sampler:
             job_states=job_states(self.engine) if self.engine is not None else {},
             tree=sample_tree(self.root_pid) if self.root_pid is not None else None,
             ready_messages=int(self.broker.llen(self.ready_queue_key)) if self.broker is not None else 0,
+            metered=stats.get("metered_by_model", {}),
         )
         self.samples.append(sample)
         return sample

@@ -45,6 +45,7 @@ def run_record(run: Run, thread_created_at: float) -> dict[str, Any]:
         "second_turn_s": plan.second_turn_seconds,
         "tool_calls": len(plan.calls),
         "job_key": run.metadata.get("batchrunner_job"),
+        "model": run.model,
     }
 
 
@@ -87,6 +88,7 @@ def response_record(record: ResponseRecord) -> dict[str, Any]:
         "work_s": plan.work_seconds,
         "tool_calls": sum(1 for item in plan.output if item.get("type") == "function_call"),
         "job_key": record.settings.metadata.get(JOB_KEY_METADATA),
+        "model": record.settings.model,
     }
 
 
@@ -121,13 +123,21 @@ def build_app(config: SimConfig) -> Any:
     return app
 
 
+def simserver_config(text: str) -> SimConfig:
+    """``SimConfig`` from the JSON object of its fields the benchmark passes."""
+    fields = json.loads(text)
+    # JSON has no tuples: (model, rpm, tpm) entries arrive as lists.
+    fields["model_limits"] = tuple(tuple(entry) for entry in fields.get("model_limits", ()))
+    return SimConfig(**fields)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--config", default="{}", help="SimConfig fields as a JSON object")
     args = parser.parse_args()
-    config = SimConfig(**json.loads(args.config))
+    config = simserver_config(args.config)
     server = uvicorn.Server(
         uvicorn.Config(build_app(config), host=args.host, port=args.port, log_level="warning", lifespan="off")
     )

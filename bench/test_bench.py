@@ -39,11 +39,12 @@ from bench.figures import (
 )
 from bench.jobgen import TOOL_ASSISTANT, generate_jobs, make_jobs, write_jobs, write_response_requests
 from bench.long_scenario import policy_poll_rate
+from bench.per_model import model_rows, model_table, spread_over_models
 from bench.phase import PhaseFigures
 from bench.proctree import descendants, sample_tree
 from bench.report import responses_wording, throughput_table
 from bench.sampler import RETRIEVE_RESPONSE, Sample, active_objects, counter_at, rate_per_minute, request_totals
-from bench.simserver import RESPONSES_ROUTE, build_app, response_finished_at
+from bench.simserver import RESPONSES_ROUTE, build_app, response_finished_at, simserver_config
 from bench.throughput import ASSISTANTS_FILE, poll_interval_s
 
 
@@ -359,3 +360,38 @@ def test_poll_interval_follows_a_set_of_the_setting() -> None:
     """2 s (the setting's default) unless --set BATCHRUNNER_POLL_INTERVAL_SECONDS says otherwise."""
     assert poll_interval_s([]) == 2.0
     assert poll_interval_s(["BATCHRUNNER_MAX_RUN_STREAMS=0", "BATCHRUNNER_POLL_INTERVAL_SECONDS=0.5"]) == 0.5
+
+
+def _metered_sample(at: float, served: int, limited: int = 0, model: str = "gpt-4o") -> Sample:
+    return Sample(at, 0, 0, 0, 0, {}, None, 0, {model: {"served": served, "limited": limited}})
+
+
+def test_spread_over_models_follows_the_request_limits() -> None:
+    """Jobs go to each model in proportion to its rpm, with their other params kept."""
+    jobs = [{"custom_id": str(index), "params": {"temperature": 0.2}} for index in range(4000)]
+    spread = spread_over_models(jobs, (("gpt-4o-mini", 900, 0), ("gpt-4o", 300, 0)), seed=3)
+    models = [job["params"]["model"] for job in spread]
+    assert 0.70 < models.count("gpt-4o-mini") / len(models) < 0.80
+    assert all(job["params"]["temperature"] == 0.2 for job in spread)
+    assert "model" not in jobs[0]["params"]
+
+
+def test_model_rows_rate_each_model_until_its_last_job_started() -> None:
+    """A model's served rate runs to its own last chain start; its 429s come from the last sample."""
+    samples = [_metered_sample(0.0, 0), _metered_sample(60.0, 300, 2), _metered_sample(120.0, 330, 3)]
+    runs = [
+        {"model": "gpt-4o", "created_at": 1.0, "chain_start": True},
+        {"model": "gpt-4o", "created_at": 60.0, "chain_start": True},
+        {"model": "gpt-4o", "created_at": 100.0, "chain_start": False},
+        {"model": "gpt-4o-mini", "created_at": 110.0, "chain_start": True},
+    ]
+    [row] = model_rows(samples, runs, (("gpt-4o", 320, 0),), first_request=0.0)
+    assert (row.window_s, row.served_per_min, row.served, row.limited) == (60.0, 300.0, 330, 3)
+    table = model_table([row], failed_rate_limit=0)
+    assert "300 (93.8 %)" in table and "PASS (>= 90%)" in table and "3 of 333 (0.90 %)" in table
+
+
+def test_simserver_reads_model_limits_from_json_lists() -> None:
+    """The benchmark's JSON config names model limits as lists; the simulator meters those models apart."""
+    config = json.dumps({"rpm": 100, "model_limits": [["gpt-4o", 7, 0]]})
+    assert simserver_config(config).limits_of("gpt-4o") == (7, 0)

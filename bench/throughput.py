@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from batchrunner.db.migrate import upgrade
 from batchrunner.settings import Settings
+from batchrunner.simulator.config import parse_model_limits
 from batchrunner.testing.databases import postgres_available, temporary_postgres_url
 from batchrunner.testing.processes import WorkerProcess, batchrunner_env, free_port, scratch_redis_db
 from bench.baseline_phase import run_baseline
@@ -36,11 +37,13 @@ from bench.figures import (
     COLLECT_REQUESTS_BATCHRUNNER,
     expected_minimum_requests,
     expected_response_minimum,
+    first_request_at,
     fmt,
     ratio,
 )
 from bench.jobgen import make_jobs, write_jobs, write_response_requests
 from bench.long_scenario import long_rows
+from bench.per_model import model_rows, model_table, spread_over_models
 from bench.report import ASSISTANTS_WORDING, long_table, responses_wording, throughput_table
 from bench.worker_phase import WorkerContext, run_to_completion, run_until_in_flight
 
@@ -96,6 +99,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="do not tell the workers the limit: they learn it from the simulator's x-ratelimit-* headers",
     )
+    parser.add_argument(
+        "--model-limits",
+        type=_model_limits,
+        default=(),
+        metavar="JSON",
+        help='models the simulator limits on their own, e.g. \'{"gpt-4o-mini": {"rpm": 900}, "gpt-4o": {"rpm": 300}}\';'
+        " the jobs are spread over them in proportion to their rpm and a per-model table is printed",
+    )
     args = parser.parse_args(argv)
     for name, value in SCENARIO_DEFAULTS[args.scenario].items():
         if getattr(args, name) is None:
@@ -103,6 +114,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.baseline_jobs is None:
         args.baseline_jobs = min(args.jobs, 300)
     return args
+
+
+def _model_limits(text: str) -> tuple[tuple[str, int, int], ...]:
+    try:
+        return parse_model_limits(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def poll_interval_s(worker_settings: list[str]) -> float:
@@ -183,6 +201,7 @@ def _header(args: argparse.Namespace, generator: str, work_dir: Path) -> str:
         f"scenario {args.scenario}, {args.backend} backend: {args.jobs} jobs, {objects} "
         f"{args.run_min:g}-{args.run_max:g} s, {args.tool_share:.0%} with {rounds}, limit {args.rpm} rpm"
         + (f" / {args.tpm} tpm" if args.tpm else "")
+        + "".join(f"; {model} {rpm} rpm" + (f" / {tpm} tpm" if tpm else "") for model, rpm, tpm in args.model_limits)
         + f", {_polling_text(args)}; workers {args.processes} x {args.threads} threads"
         + (f" with {' '.join(args.worker_settings)}" if args.worker_settings else "")
         + f"\nmachine: {os.cpu_count()} CPUs, load average {load}; jobs from {generator}; logs in {work_dir}"
@@ -246,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     work_dir = Path(tempfile.mkdtemp(prefix="batchrunner-bench-"))
     jobs, generator = make_jobs(args.jobs, args.tool_share, args.seed)
+    if args.model_limits:
+        jobs = spread_over_models(jobs, args.model_limits, args.seed)
     jobs_path = write_jobs(jobs, work_dir / "jobs.jsonl")
     sim_settings = SimSettings(
         seed=args.seed,
@@ -256,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         tpm=args.tpm,
         # Long runs must not expire while waiting for tool outputs: the API's 10 minutes is no test here.
         run_expiry_s=max(600.0, args.run_max * 2 + 600),
+        model_limits=args.model_limits,
     )
     print(_header(args, generator, work_dir), flush=True)
     with ExitStack() as stack:
@@ -310,6 +332,10 @@ def main(argv: list[str] | None = None) -> int:
             phases.append(run_baseline(sim, subset, args.baseline_jobs, threads, work_dir, hint_s, args.backend))
         words = responses_wording(interval) if args.backend == "responses" else ASSISTANTS_WORDING
         print(throughput_table(phases, args.rpm, words))
+        if args.model_limits:
+            first_request = first_request_at(result.runs, default=0.0)
+            per_model = model_rows(result.sampler.samples, result.runs, args.model_limits, first_request)
+            print(model_table(per_model, result.figures.failed_rate_limit))
         ceiling = ratio(args.rpm, result.figures.min_requests_per_job)
         basis = (
             f"polling every {interval:g} s, no collect request"

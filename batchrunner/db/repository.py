@@ -510,6 +510,17 @@ class Repository:
         with self._sessions() as session:
             return self._object_pk(session, api_id)
 
+    def tool_results_recorded(self, api_id: str) -> bool:
+        """Whether tool results were recorded for the API object ``api_id`` (its answer may have gone out)."""
+        with self._sessions() as session:
+            found = session.scalar(
+                select(ToolInvocation.id)
+                .join(ApiObject, ApiObject.id == ToolInvocation.object_pk)
+                .where(ApiObject.api_id == api_id)
+                .limit(1)
+            )
+        return found is not None
+
     def record_tool_results(self, job: JobView, results: list[ToolResult]) -> JobView:
         with self._sessions.begin() as session:
             version = self._cas(session, job)

@@ -13,11 +13,14 @@ from batchrunner.api.errors import TransientError
 from batchrunner.backend.base import Handle, ObjectSnapshot
 from batchrunner.backend.responses.adapter import ResponsesBackend, continuation_body, create_body, snapshot_of
 from batchrunner.jobs import BackendName, JobSpec, read_job_file
+from batchrunner.limiter.base import Grant
+from batchrunner.limiter.memory import MemoryBudget
 from batchrunner.metrics import BLIND_RECREATES
 from batchrunner.processor import ProcessorConfig
 from batchrunner.simulator.config import SimConfig
 from batchrunner.testing.harness import (
     Crash,
+    FakeClock,
     crash_once_at,
     example_assistants,
     job,
@@ -238,6 +241,36 @@ def test_a_crash_before_a_tool_round_is_committed_answers_it_again_and_counts_it
     assert BLIND_RECREATES.labels(backend="responses")._value.get() == before + 1
     rounds = [row.round for row in query_rows(sqlite_url, "SELECT round FROM api_objects ORDER BY round")]
     assert rounds == [0, 1]
+
+
+class RefusesOneRequest(MemoryBudget):
+    """A budget without limits that refuses its ``refused``-th request (counting from 1) once."""
+
+    def __init__(self, refused: int, clock: FakeClock) -> None:
+        super().__init__(0, 0, clock=clock.timestamp)
+        self.refused, self.calls = refused, 0
+
+    def try_acquire(self, *, requests: int = 1, tokens: int = 0, reserve_share: float = 0.0) -> Grant:
+        self.calls += 1
+        if self.calls == self.refused:
+            return Grant(False, 1.0, "requests", None)
+        return super().try_acquire(requests=requests, tokens=tokens, reserve_share=reserve_share)
+
+
+@pytest.mark.parametrize("refused", range(1, 6))
+def test_a_round_whose_answer_waited_for_budget_is_not_counted_as_sent_twice(sqlite_url: str, refused: int) -> None:
+    """A round recorded, then held back by the budget, sent nothing: no blind recreate is counted or made."""
+    before = BLIND_RECREATES.labels(backend="responses")._value.get()
+    clock = FakeClock()
+    budget = RefusesOneRequest(refused, clock)
+    with step_harness(sqlite_url, budget=budget, clock=clock) as harness:
+        harness.enqueue([_math_job()])
+        harness.drain()
+        stats = harness.sim_stats()
+    assert budget.calls > refused  # the refusal happened, and the job went on
+    assert job_states(sqlite_url) == {"math": "succeeded"}
+    assert stats["responses_by_job_key"] == {"batch/math#1": 2}
+    assert BLIND_RECREATES.labels(backend="responses")._value.get() == before
 
 
 def test_a_job_that_asks_for_a_conversation_runs_every_response_of_its_rounds_on_it(sqlite_url: str) -> None:
