@@ -88,9 +88,9 @@ def make_fleet_budgets(
 ) -> ModelBudgets:
     """The fleet budget, shared through Redis, learning the server's limits; ``in_memory``: this process only.
 
-    One budget for every model, unless ``budget_per_model``: then one per model (caps from
-    ``model_limits``, else the global ones), each learning its model's limits. Per model is right only
-    where models do not share limits: two models metered apart at one shared limit would each take it.
+    One budget per model (caps from ``model_limits``, else the global ones), each learning its model's
+    limits; models that share one limit stay under it together by following the server's remaining
+    counts. Without ``budget_per_model``, one budget for every model.
     """
     url = None if in_memory else _fleet_redis_url(settings)
     learning = limit_learning(settings)

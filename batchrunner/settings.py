@@ -120,14 +120,13 @@ class Settings(BaseSettings):
         0, ge=0, description="Cap of the fleet's tokens per minute; 0: only the limit the server announces."
     )
     budget_per_model: bool = Field(
-        False,
-        description="Meter each model at limits of its own (learned from its answers), not the fleet's requests "
-        "at one limit; only for an API whose models do not share limits.",
+        True,
+        description="Meter each model at limits of its own (learned from its answers); false: every model at one "
+        "limit.",
     )
     model_limits: dict[str, ModelCaps] = Field(
         default_factory=dict,
-        description="Caps per model with BATCHRUNNER_BUDGET_PER_MODEL, JSON: "
-        '{"gpt-4o": {"requests_per_minute": 500, "tokens_per_minute": 30000}}.',
+        description='Caps per model, JSON: {"gpt-4o": {"requests_per_minute": 500, "tokens_per_minute": 30000}}.',
     )
     limit_share: float = Field(
         0.95, gt=0, le=1, description="Share of the limits the server announces (x-ratelimit-limit-*) the fleet uses."

@@ -27,8 +27,8 @@ from batchrunner.db.engine import is_sqlite_memory, make_engine, normalize_url, 
 
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-MIGRATIONS_DIR = REPO_ROOT / "migrations"
+# Inside the package, so an installed wheel migrates as a checkout does.
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Any constant works as long as every release uses the same one: the bytes of "batchrun".
 MIGRATION_LOCK_ID = int.from_bytes(b"batchrun", "big")
 # ``alembic.context`` and ``alembic.op`` are module-global proxies of the running command.

@@ -1,9 +1,11 @@
 """Check requests and responses against the official OpenAI OpenAPI document.
 
-The official ``openapi.yaml`` mixes OpenAPI 3.0 ``nullable: true`` into a 3.1 document, which a JSON-Schema
-validator would read as "null is not allowed". The loader therefore keeps only the ``/threads`` and
-``/assistants`` paths (with every component they reference) and rewrites ``nullable`` into 3.1 form, the
-transform of ``shared/openai-openapi/denull_spec.py``. Loading the 3 MB file takes about a second; the
+The document is the subset of the official ``openapi.yaml`` kept in the repository
+(``spec/openai-openapi/openapi.subset.yaml``, made by ``scripts/openapi_subset.py``), or the file
+``BATCHRUNNER_OPENAPI_SPEC`` names (the whole official document, say). It mixes OpenAPI 3.0
+``nullable: true`` into a 3.1 document, which a JSON-Schema validator would read as "null is not
+allowed". The loader therefore keeps only the ``/threads`` and ``/assistants`` paths (with every
+component they reference) and rewrites ``nullable`` into 3.1 form, as the script does for Prism. The
 reduced spec is cached per process.
 
 ``OpenApiContract`` validates bodies, query strings and declared response headers, and the events of
@@ -16,6 +18,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import os
 import re
 import threading
 from collections.abc import Iterator, Mapping
@@ -32,6 +35,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 __all__ = [
+    "SPEC_ENV",
     "ContractCheckingTransport",
     "ContractViolation",
     "OpenApiContract",
@@ -41,7 +45,8 @@ __all__ = [
     "load_reduced_spec",
 ]
 
-SPEC_RELATIVE_PATH = Path("shared") / "openai-openapi" / "openapi.yaml"
+SPEC_RELATIVE_PATH = Path("spec") / "openai-openapi" / "openapi.subset.yaml"
+SPEC_ENV = "BATCHRUNNER_OPENAPI_SPEC"
 PATH_PREFIXES = ("/threads", "/assistants")
 STREAM_EVENT_SCHEMA = "AssistantStreamEvent"
 EXTRA_SCHEMAS = ("ErrorResponse", "Error", STREAM_EVENT_SCHEMA)
@@ -55,10 +60,17 @@ class ContractViolation(AssertionError):
 
 
 def find_openapi_spec(start: Path | None = None) -> Path:
-    """The nearest ``shared/openai-openapi/openapi.yaml`` in ``start`` or one of its parents.
+    """``$BATCHRUNNER_OPENAPI_SPEC``, else the nearest ``spec/openai-openapi/openapi.subset.yaml`` in
+    ``start`` or one of its parents.
 
-    ``start`` defaults to this file, so from a checkout it finds the spec beside the repository.
+    ``start`` defaults to this file, so from a checkout it finds the subset the repository keeps.
     """
+    named = os.environ.get(SPEC_ENV)
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise FileNotFoundError(f"{SPEC_ENV}={named}: no such file")
+        return path.resolve()
     origin = (start or Path(__file__)).resolve()
     for directory in (origin, *origin.parents):
         candidate = directory / SPEC_RELATIVE_PATH

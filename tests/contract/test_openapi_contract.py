@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from batchrunner.testing.openapi_contract import (
+    SPEC_ENV,
     ContractCheckingTransport,
     ContractViolation,
     OpenApiContract,
@@ -20,16 +21,28 @@ from batchrunner.testing.openapi_contract import (
 )
 
 
-def test_locator_searches_upward_from_the_repo(tmp_path: Path) -> None:
-    """The spec is found in any ancestor directory; without one the error names the missing path."""
-    spec = tmp_path / "shared" / "openai-openapi" / "openapi.yaml"
+def test_locator_searches_upward_from_the_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The subset is found in any ancestor directory; without one the error names the missing path."""
+    monkeypatch.delenv(SPEC_ENV, raising=False)
+    spec = tmp_path / "spec" / "openai-openapi" / "openapi.subset.yaml"
     spec.parent.mkdir(parents=True)
     spec.write_text("openapi: 3.1.0\n")
-    deep = tmp_path / "checkout" / "batchrunner" / "testing"
+    deep = tmp_path / "batchrunner" / "testing"
     deep.mkdir(parents=True)
     assert find_openapi_spec(deep) == spec.resolve()
     with pytest.raises(FileNotFoundError, match="openai-openapi"):
         find_openapi_spec(Path("/"))
+
+
+def test_the_environment_names_another_document(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """BATCHRUNNER_OPENAPI_SPEC (the whole official document, say) wins; a wrong path is an error naming it."""
+    official = tmp_path / "openapi.yaml"
+    official.write_text("openapi: 3.1.0\n")
+    monkeypatch.setenv(SPEC_ENV, str(official))
+    assert find_openapi_spec(Path(__file__)) == official.resolve()
+    monkeypatch.setenv(SPEC_ENV, str(tmp_path / "missing.yaml"))
+    with pytest.raises(FileNotFoundError, match=r"missing\.yaml"):
+        find_openapi_spec(Path(__file__))
 
 
 def test_loading_is_cached(openapi_contract: OpenApiContract) -> None:

@@ -49,8 +49,15 @@ def test_processes_share_each_models_budget_and_what_it_learned(redis_prefix: st
     assert newcomer.limits.requests_per_minute == 950
 
 
-def test_by_default_every_model_shares_one_budget() -> None:
-    """Models may share one limit at the API: metered apart, each would take all of it."""
+def test_by_default_each_model_has_a_budget_of_its_own() -> None:
+    """The API limits models apart: by default each is metered apart, with the global caps as its own."""
     budgets = make_fleet_budgets(Settings(requests_per_minute=60), in_memory=True)
+    assert budgets.for_model("gpt-4o") is not budgets.for_model("gpt-4o-mini")
+    assert budgets.for_model("gpt-4o") is budgets.for_model("gpt-4o")
+    assert budgets.for_model("gpt-4o-mini").caps.requests_per_minute == 60
+
+
+def test_without_budget_per_model_every_model_shares_one_budget() -> None:
+    budgets = make_fleet_budgets(Settings(requests_per_minute=60, budget_per_model=False), in_memory=True)
     assert budgets.for_model("gpt-4o") is budgets.for_model("gpt-4o-mini") is budgets.for_model(None)
     assert budgets.for_model("gpt-4o").caps.requests_per_minute == 60

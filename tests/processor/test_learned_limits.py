@@ -71,3 +71,21 @@ def test_two_models_with_different_limits_are_metered_each_at_its_own(sqlite_url
     metered = stats["metered_by_model"]
     sent = sum(counts["served"] + counts["limited"] for counts in metered.values())
     assert sum(counts["limited"] for counts in metered.values()) <= 0.01 * sent, metered
+
+
+@pytest.mark.parametrize("backend", [BackendName.ASSISTANTS, BackendName.RESPONSES])
+def test_models_sharing_one_limit_stay_under_it_though_metered_apart(sqlite_url: str, backend: BackendName) -> None:
+    """Per-model budgets (the default) of three models the server limits together, at 40 rpm: each budget
+    learns 40 but follows the server's remaining count, so together they meet almost no 429."""
+    assistants = ("asst_support", "asst_math", "asst_analyst")  # gpt-4o-mini, gpt-4o, gpt-4.1-mini
+    specs = [job(f"j{n}", assistant_id=assistants[n % 3], line_no=n, backend=backend) for n in range(1, 31)]
+    with step_harness(sqlite_url, SIM, learning=Learning(0.95, 60), per_model=True) as harness:
+        harness.enqueue(specs)
+        harness.drain(max_steps=20_000)
+        stats = harness.sim_stats()
+        budgets = harness.budgets.known()
+    assert set(job_states(sqlite_url).values()) == {"succeeded"}
+    assert {"gpt-4o", "gpt-4o-mini", "gpt-4.1-mini"} <= set(budgets)
+    assert all(budget.server_limits is not None for model, budget in budgets.items() if model)
+    sent = sum(sum(by_status.values()) for by_status in stats["requests"].values())
+    assert stats["rate_limited"]["requests"] <= 0.01 * sent, (stats["rate_limited"], sent)

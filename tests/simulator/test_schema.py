@@ -1,9 +1,8 @@
-"""Responses validate against the official OpenAPI schemas (the Prism-friendly 3.1 subset in shared/)."""
+"""Responses validate against the official OpenAPI schemas (the Prism-friendly 3.1 subset in spec/)."""
 
 from __future__ import annotations
 
 import importlib
-import os
 from pathlib import Path
 from typing import Any
 
@@ -14,28 +13,16 @@ from referencing.jsonschema import DRAFT202012
 
 from tests.simulator.simhelpers import Sim, tool_calls
 
-SPEC_NAME = Path("openai-openapi") / "assistants-runs.prism.yaml"
+PRISM_SPEC = Path(__file__).resolve().parents[2] / "spec" / "openai-openapi" / "assistants-runs.prism.yaml"
 SPEC_URI = "urn:openai-openapi"
 # Imported by name because jsonschema ships no type stubs here (types-jsonschema is not a dependency).
 Draft202012Validator: Any = importlib.import_module("jsonschema").Draft202012Validator
 
 
-def _spec_path() -> Path | None:
-    repo = Path(__file__).resolve().parents[2]
-    for shared in (repo.parent / "shared", repo / "shared", Path("/work/shared")):
-        if (shared / SPEC_NAME).is_file():
-            return shared / SPEC_NAME
-    return None
-
-
 @pytest.fixture(scope="module")
 def validate() -> Any:
     """validate(schema_name, instance) against #/components/schemas/<schema_name>."""
-    path = _spec_path()
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("shared/openai-openapi/assistants-runs.prism.yaml is missing")
-        pytest.skip("the OpenAPI document from shared/ is not available")
+    path = PRISM_SPEC
     document = yaml.safe_load(path.read_text())
     registry: Registry[Any] = Registry().with_resource(
         SPEC_URI, Resource.from_contents(document, default_specification=DRAFT202012)

@@ -1,7 +1,7 @@
 """The official schemas of the Responses and Conversations APIs, and a transport that checks traffic with them.
 
 `ResponsesContract` keeps the `/responses*` and `/conversations*` operations of
-`shared/openai-openapi/openapi.yaml` with every component they reference (plus ErrorResponse and
+the OpenAPI document (spec/openai-openapi/) with every component they reference (plus ErrorResponse and
 ResponseStreamEvent, which no operation names as JSON), rewritten as `batchrunner.testing.openapi_contract`
 rewrites the Assistants part (`nullable` in 3.1 form). Two readings differ from a literal one, both
 because the document contradicts itself otherwise:
