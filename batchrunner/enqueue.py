@@ -71,7 +71,8 @@ def enqueue_file(
     ``deadline`` applies to every new job (the earlier of it and the job's own wins).
 
     The file is validated as a whole first: with any invalid line, ``JobFileError`` is raised and
-    nothing is recorded or sent. Jobs are committed before their wake-ups are sent, so a crash in
+    nothing is recorded or sent. The batch and its jobs are written in one transaction (a failure
+    leaves neither behind), and committed before their wake-ups are sent, so a crash in
     between leaves jobs that the sweeper picks up. A Responses job is stored with its whole request
     (the assistant's settings resolved), so workers need no assistants file.
     """
@@ -83,8 +84,7 @@ def enqueue_file(
         skip_invalid=skip_invalid,
     )
     name = batch_name or default_batch_name(path)
-    batch_id = repository.get_or_create_batch(name, source_file=str(path))
-    new_ids = repository.insert_jobs(batch_id, parsed.jobs, deadline=deadline)
+    batch_id, new_ids = repository.add_batch_jobs(name, parsed.jobs, source_file=str(path), deadline=deadline)
     queue.wake_all(new_ids, starting=True)
     return EnqueueResult(
         batch_id=batch_id,

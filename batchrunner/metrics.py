@@ -47,6 +47,11 @@ TOKENS = Counter(
     "Tokens spent, by model and kind (prompt, completion, cached, reasoning).",
     ["model", "kind"],
 )
+TEXT_REPLACED = Counter(
+    "batchrunner_text_replaced_total",
+    "Characters no database can store (NUL, unpaired surrogates) in API or tool text, stored as U+FFFD.",
+    ["where"],
+)
 TOOL_CALLS = Counter("batchrunner_tool_calls_total", "Tool handler calls by tool and outcome.", ["name", "outcome"])
 TOOL_CALL_DURATION = Histogram(
     "batchrunner_tool_call_duration_seconds", "Tool handler latency.", ["name"], buckets=_REQUEST_BUCKETS

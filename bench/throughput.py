@@ -29,7 +29,8 @@ from batchrunner.db.migrate import upgrade
 from batchrunner.settings import Settings
 from batchrunner.simulator.config import parse_model_limits
 from batchrunner.testing.databases import postgres_available, temporary_postgres_url
-from batchrunner.testing.processes import WorkerProcess, batchrunner_env, free_port, scratch_redis_db
+from batchrunner.testing.processes import WorkerProcess, batchrunner_env, free_port
+from batchrunner.testing.redis_scratch import scratch_redis_db
 from bench.baseline_phase import run_baseline
 from bench.baseline_responses import POLL_INTERVAL_S as BASELINE_POLL_INTERVAL_S
 from bench.children import REPO, SimSettings, SimulatorProcess
@@ -93,7 +94,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="NAME=VALUE",
         help="a worker setting, e.g. BATCHRUNNER_POLL_AGE_SHARE=0.3 (repeatable)",
     )
-    parser.add_argument("--redis-db", type=int, default=7, help="scratch Redis database (emptied before and after)")
     parser.add_argument(
         "--no-configured-limit",
         action="store_true",
@@ -123,6 +123,14 @@ def _model_limits(text: str) -> tuple[tuple[str, int, int], ...]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def served_limit(args: argparse.Namespace) -> int:
+    """The requests per minute the jobs can use: with ``--model-limits`` every job names one of those
+    models, so their limits (not ``--rpm``, left to requests of no model) add up to it."""
+    if args.model_limits:
+        return sum(rpm for _, rpm, _ in args.model_limits)
+    return int(args.rpm)
+
+
 def poll_interval_s(worker_settings: list[str]) -> float:
     """The workers' BATCHRUNNER_POLL_INTERVAL_SECONDS: a --set of it, else the setting's default."""
     value = Settings.model_fields["poll_interval_seconds"].default
@@ -143,7 +151,7 @@ def _timeout(args: argparse.Namespace, hint_s: float) -> float:
         per_job = expected_response_minimum(args.run_min, args.run_max, args.tool_share, interval)
     else:
         per_job = expected_minimum_requests(args.run_min, args.run_max, args.tool_share, hint_s, 2)
-    ceiling = args.rpm / per_job if args.rpm else 600.0
+    ceiling = served_limit(args) / per_job if served_limit(args) else 600.0
     return float(args.jobs / ceiling * 60 * 2 + 300)
 
 
@@ -286,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         upgrade(db_url)
         engine = sa.create_engine(db_url)
         stack.callback(engine.dispose)
-        redis_url = stack.enter_context(scratch_redis_db(args.redis_db))
+        redis_url = stack.enter_context(scratch_redis_db())
         metrics_port = free_port()
         env = _worker_env(args, db_url, redis_url, sim, work_dir, metrics_port)
         workers = stack.enter_context(
@@ -331,12 +339,12 @@ def main(argv: list[str] | None = None) -> int:
             threads = args.processes * args.threads
             phases.append(run_baseline(sim, subset, args.baseline_jobs, threads, work_dir, hint_s, args.backend))
         words = responses_wording(interval) if args.backend == "responses" else ASSISTANTS_WORDING
-        print(throughput_table(phases, args.rpm, words))
+        print(throughput_table(phases, served_limit(args), words))
         if args.model_limits:
             first_request = first_request_at(result.runs, default=0.0)
             per_model = model_rows(result.sampler.samples, result.runs, args.model_limits, first_request)
             print(model_table(per_model, result.figures.failed_rate_limit))
-        ceiling = ratio(args.rpm, result.figures.min_requests_per_job)
+        ceiling = ratio(served_limit(args), result.figures.min_requests_per_job)
         basis = (
             f"polling every {interval:g} s, no collect request"
             if args.backend == "responses"

@@ -13,9 +13,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
 from batchrunner.actors import JobQueue
-from batchrunner.testing.processes import REDIS_URL, scratch_redis_db
-
-SCRATCH_DB = 12
+from batchrunner.testing.redis_scratch import REDIS_URL, scratch_redis_db
 
 
 @pytest.fixture
@@ -26,7 +24,7 @@ def redis_broker(services_required: bool) -> Iterator[RedisBroker]:
         if services_required:
             pytest.fail(f"Redis is not reachable at {REDIS_URL}")
         pytest.skip(f"Redis is not reachable at {REDIS_URL}")
-    with scratch_redis_db(SCRATCH_DB) as url:
+    with scratch_redis_db() as url:
         broker = RedisBroker(url=url)  # type: ignore[no-untyped-call]
         yield broker
         broker.close()

@@ -23,6 +23,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
+from batchrunner.db import storable
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _WAL_RETRY_SECONDS = 0.02
 _POSTGRES_DRIVER = "postgresql+psycopg"
@@ -57,6 +59,7 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Engine:
     engine = create_engine(
         parsed,
         echo=echo,
+        json_serializer=storable.json_serializer,
         pool_size=pool_size,
         max_overflow=pool_size,
         # Recycle well before common idle-connection timeouts of proxies and managed databases.
@@ -69,7 +72,7 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Engine:
             # The pool discards this connection and checks out another (a new one if need be).
             raise exc.DisconnectionError("the database closed this pooled connection")
 
-    return engine
+    return storable.install(engine)
 
 
 def closed_by_server(dbapi_connection: Any) -> bool:
@@ -99,7 +102,7 @@ def _sqlite_engine(url: URL, *, echo: bool, pool_size: int) -> Engine:
         options["poolclass"] = StaticPool
     else:
         options.update(pool_size=pool_size, max_overflow=pool_size)
-    engine = create_engine(url, echo=echo, **options)
+    engine = create_engine(url, echo=echo, json_serializer=storable.json_serializer, **options)
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -118,7 +121,7 @@ def _sqlite_engine(url: URL, *, echo: bool, pool_size: int) -> Engine:
     def _begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
-    return engine
+    return storable.install(engine)
 
 
 def _switch_to_wal(cursor: Any) -> None:

@@ -146,19 +146,31 @@ class Repository:
 
     def get_or_create_batch(self, name: str, source_file: str | None = None) -> int:
         with self._sessions.begin() as session:
-            batch_id = session.scalar(select(Batch.id).where(Batch.name == name))
-            if batch_id is not None:
-                return batch_id
-            now = self._now()
-            stmt = (
-                self._insert(session, Batch)
-                .values(name=name, status="active", source_file=source_file, created_at=now, updated_at=now)
-                .on_conflict_do_nothing(index_elements=["name"])
-            )
-            session.execute(stmt)
-            found = session.scalar(select(Batch.id).where(Batch.name == name))
-            assert found is not None
-            return found
+            return self._batch_in(session, name, source_file)
+
+    def _batch_in(self, session: Session, name: str, source_file: str | None) -> int:
+        batch_id = session.scalar(select(Batch.id).where(Batch.name == name))
+        if batch_id is not None:
+            return batch_id
+        now = self._now()
+        stmt = (
+            self._insert(session, Batch)
+            .values(name=name, status="active", source_file=source_file, created_at=now, updated_at=now)
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        session.execute(stmt)
+        found = session.scalar(select(Batch.id).where(Batch.name == name))
+        assert found is not None
+        return found
+
+    def add_batch_jobs(
+        self, name: str, specs: Iterable[JobSpec], *, source_file: str | None = None, deadline: Deadline | None = None
+    ) -> tuple[int, list[int]]:
+        """The batch ``name`` (created if new) and the ids of its new jobs, in one transaction: a failure
+        leaves neither a batch nor a job behind."""
+        with self._sessions.begin() as session:
+            batch_id = self._batch_in(session, name, source_file)
+            return batch_id, self._jobs_in(session, batch_id, specs, deadline=deadline)
 
     def batch_id(self, name: str) -> int | None:
         with self._sessions() as session:
@@ -171,12 +183,24 @@ class Repository:
 
         A job's deadline is the earlier of its own and ``deadline``, durations counted from now.
         """
+        with self._sessions.begin() as session:
+            return self._jobs_in(session, batch_id, specs, deadline=deadline, chunk_size=chunk_size)
+
+    def _jobs_in(
+        self,
+        session: Session,
+        batch_id: int,
+        specs: Iterable[JobSpec],
+        *,
+        deadline: Deadline | None = None,
+        chunk_size: int = 1000,
+    ) -> list[int]:
         now = self._now()
         batch_deadline = deadline.resolve(now) if deadline is not None else None
         new_ids: list[int] = []
         chunk: list[dict[str, Any]] = []
 
-        def flush(session: Session) -> None:
+        def flush() -> None:
             if not chunk:
                 return
             stmt = (
@@ -188,32 +212,31 @@ class Repository:
             new_ids.extend(session.scalars(stmt).all())
             chunk.clear()
 
-        with self._sessions.begin() as session:
-            for spec in specs:
-                chunk.append(
-                    {
-                        "batch_id": batch_id,
-                        "custom_id": spec.custom_id,
-                        "line_no": spec.line_no,
-                        "spec": spec.to_json(),
-                        "backend": str(spec.backend),
-                        "assistant_id": spec.assistant_id,
-                        "target_container_id": spec.thread_id,
-                        "state": "pending",
-                        "attempt": 0,
-                        "version": 0,
-                        "step_retries": 0,
-                        "next_wake_at": now,
-                        "deadline_at": earliest(
-                            parse_deadline(spec.deadline).resolve(now) if spec.deadline else None, batch_deadline
-                        ),
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                )
-                if len(chunk) >= chunk_size:
-                    flush(session)
-            flush(session)
+        for spec in specs:
+            chunk.append(
+                {
+                    "batch_id": batch_id,
+                    "custom_id": spec.custom_id,
+                    "line_no": spec.line_no,
+                    "spec": spec.to_json(),
+                    "backend": str(spec.backend),
+                    "assistant_id": spec.assistant_id,
+                    "target_container_id": spec.thread_id,
+                    "state": "pending",
+                    "attempt": 0,
+                    "version": 0,
+                    "step_retries": 0,
+                    "next_wake_at": now,
+                    "deadline_at": earliest(
+                        parse_deadline(spec.deadline).resolve(now) if spec.deadline else None, batch_deadline
+                    ),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            if len(chunk) >= chunk_size:
+                flush()
+        flush()
         return sorted(new_ids)
 
     def set_batch_status(self, batch_id: int, status: str, reason: str | None = None) -> None:

@@ -49,6 +49,7 @@ from batchrunner.jobfile.schema import (
     ReasoningEffort,
     ResponseFormat,
 )
+from batchrunner.storable_text import UNSTORABLE_MESSAGE, unstorable_paths
 
 ASSISTANTS_FILE_NAME = "assistants.yaml"
 NO_BUILTIN_TOOLS = (
@@ -292,6 +293,13 @@ def load_assistants(path: str | Path) -> dict[str, AssistantDefinition]:
         raise fail(f"must be a mapping of assistant id to definition (got {_type_name(document)})")
     if not document:
         raise fail("the file defines no assistants")
+    unstorable = [
+        AssistantProblem(display, str(assistant_id), field, UNSTORABLE_MESSAGE)
+        for assistant_id, definition in document.items()
+        for field in unstorable_paths(definition)
+    ]
+    if unstorable:
+        raise AssistantsFileError(display, unstorable)
     assistants: dict[str, AssistantDefinition] = {}
     problems: list[AssistantProblem] = []
     for assistant_id, definition in document.items():

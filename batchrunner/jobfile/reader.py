@@ -38,12 +38,14 @@ from batchrunner.jobfile.responses_schema import (
 )
 from batchrunner.jobfile.schema import JobLine
 from batchrunner.jobfile.spec import BackendName, JobSpec, default_custom_id
+from batchrunner.storable_text import UNSTORABLE_MESSAGE, unstorable_paths
 
 DEFAULT_MAX_LINE_BYTES = 1_000_000
 _UTF8_BOM = b"\xef\xbb\xbf"
 _SKIP_CHUNK_BYTES = 1 << 16
 # Only lines with a \uD800-\uDFFF escape can decode to a string that is not valid Unicode.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_NUL_ESCAPE = "\\u0000"
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,10 @@ def _decode_object(text: str, line_no: int) -> dict[str, Any]:
         raise LineErrors([LineError(line_no, "", message)]) from None
     if not isinstance(data, dict):
         raise LineErrors([LineError(line_no, "", f"a job must be a JSON object (got {_json_type(data)})")])
+    if _NUL_ESCAPE in text:  # JSON can hold NUL only as this escape; a hit may still be an escaped backslash
+        errors = [LineError(line_no, path, UNSTORABLE_MESSAGE) for path in unstorable_paths(data)]
+        if errors:
+            raise LineErrors(errors)
     return data
 
 

@@ -8,32 +8,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
-
-import redis
-
-REDIS_URL = "redis://127.0.0.1:6379"
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@contextmanager
-def scratch_redis_db(db: int = 13) -> Iterator[str]:
-    """A Redis database emptied before and after use; yields its URL."""
-    url = f"{REDIS_URL}/{db}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    try:
-        yield url
-    finally:
-        client.flushdb()
-        client.close()
 
 
 def batchrunner_env(**settings: str) -> dict[str, str]:

@@ -20,8 +20,10 @@ Outcomes, and what the model is sent:
                             ``"\\n[truncated: N characters, limit L]"``, which ends it
 ==========================  ==================================================================================
 
-Error outputs are also kept within ``max_output_chars``. ``ToolResult.fail_job`` is true for every outcome
-but ``ok``: under the ``fail`` policy any of them fails the job.
+Error outputs are also kept within ``max_output_chars``. NUL and unpaired surrogates (which UTF-8 cannot
+encode, so no request could carry them) are replaced by U+FFFD in outputs and errors alike.
+``ToolResult.fail_job`` is true for every outcome but ``ok``: under the ``fail`` policy any of them fails
+the job.
 
 Timeouts: handlers run on a bounded ``ThreadPoolExecutor`` and the caller waits with ``future.result``. The
 timeout counts from submission, so a call queued behind busy threads spends its timeout waiting, and
@@ -46,6 +48,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from batchrunner.metrics import TEXT_REPLACED
+from batchrunner.storable_text import storable
 from batchrunner.tools.protocol import ToolHandler, ToolInputError
 from batchrunner.tools.registry import ToolRegistry
 
@@ -143,19 +147,21 @@ class ToolRunner:
                 pending[index] = self._submit(name, prepared)
         for index, (future, pool) in pending.items():
             endings[index] = self._await(calls[index][1], future, pool, deadline, submitted)
-        return [
-            ToolResult(
-                tool_call_id=call_id,
-                name=name,
-                arguments=arguments_json,
-                output=_within_limit(endings[index].ending.output, self._max_output_chars),
-                error=endings[index].ending.error,
-                outcome=endings[index].ending.outcome,
-                duration_seconds=endings[index].seconds,
-                started_at=started_at,
-            )
-            for index, (call_id, name, arguments_json) in enumerate(calls)
-        ]
+        return [self._result(calls[index], endings[index], started_at) for index in range(len(calls))]
+
+    def _result(self, call: tuple[str, str, str], timed: _Timed, started_at: datetime) -> ToolResult:
+        call_id, name, arguments_json = call
+        error = timed.ending.error
+        return ToolResult(
+            tool_call_id=call_id,
+            name=name,
+            arguments=arguments_json,
+            output=_sendable(_within_limit(timed.ending.output, self._max_output_chars)),
+            error=None if error is None else _sendable(error),
+            outcome=timed.ending.outcome,
+            duration_seconds=timed.seconds,
+            started_at=started_at,
+        )
 
     def close(self) -> None:
         """Stop accepting calls and cancel queued ones; running handlers cannot be stopped, so they finish."""
@@ -232,6 +238,15 @@ class ToolRunner:
 class _Timed:
     ending: _Ending
     seconds: float
+
+
+def _sendable(text: str) -> str:
+    """``text`` with NUL and unpaired surrogates replaced: the latter cannot be encoded to send at all,
+    and what is sent is what is stored (``batchrunner.storable_text``)."""
+    cleaned, replaced = storable(text)
+    if replaced:
+        TEXT_REPLACED.labels(where="tool").inc(replaced)
+    return cleaned
 
 
 def _call_handler(name: str, handler: ToolHandler, arguments: dict[str, Any], max_output_chars: int) -> _Timed:

@@ -13,8 +13,9 @@ from starlette.applications import Starlette
 
 from batchrunner.simulator.config import SimConfig
 from batchrunner.simulator.server import BackgroundSimulator
-from batchrunner.testing.processes import REDIS_URL, batchrunner_env, free_port, scratch_redis_db
-from tests.crash.fleet import API_KEY, CRASH_REDIS_DB, FAST_SETTINGS, CrashStack, unique_queue_name
+from batchrunner.testing.processes import batchrunner_env, free_port
+from batchrunner.testing.redis_scratch import REDIS_URL, scratch_redis_db
+from tests.crash.fleet import API_KEY, FAST_SETTINGS, CrashStack, unique_queue_name
 
 MakeStack = Callable[..., CrashStack]
 
@@ -39,25 +40,31 @@ def make_stack(postgres_url: str, redis_server: str, tmp_path: Path) -> Iterator
     """A factory of one ``CrashStack`` per test: simulator with ``config``, workers' env with ``settings``.
 
     ``settings`` override the fast defaults (and may set ``OPENAI_API_KEY``); ``prepare_app`` gets the
-    simulator's Starlette app before it starts.
+    simulator's Starlette app before it starts; ``database_url`` replaces the session's Postgres
+    database (a migrated one on a private server, say).
     """
     with ExitStack() as cleanup:
 
         def make(
-            config: SimConfig, *, prepare_app: Callable[[Starlette], None] | None = None, **settings: str
+            config: SimConfig,
+            *,
+            prepare_app: Callable[[Starlette], None] | None = None,
+            database_url: str | None = None,
+            **settings: str,
         ) -> CrashStack:
+            url = database_url or postgres_url
             simulator = BackgroundSimulator(config)
             if prepare_app is not None:  # e.g. add middleware, before the app serves its first request
                 prepare_app(simulator.app)
             cleanup.enter_context(simulator)
-            redis_url = cleanup.enter_context(scratch_redis_db(CRASH_REDIS_DB))
+            redis_url = cleanup.enter_context(scratch_redis_db())
             client = redis.Redis.from_url(redis_url)
             cleanup.callback(client.close)
-            engine = sa.create_engine(postgres_url, pool_pre_ping=True)
+            engine = sa.create_engine(url, pool_pre_ping=True)
             cleanup.callback(engine.dispose)
             queue_name = unique_queue_name()
             env = batchrunner_env(
-                BATCHRUNNER_DATABASE_URL=postgres_url,
+                BATCHRUNNER_DATABASE_URL=url,
                 BATCHRUNNER_BROKER_URL=redis_url,
                 BATCHRUNNER_API_BASE_URL=simulator.base_url,
                 BATCHRUNNER_QUEUE_NAME=queue_name,

@@ -19,8 +19,6 @@ from batchrunner.testing.checks import describe_unfinished, fetch_sim_stats, unf
 from batchrunner.testing.jobgen import JobLine, write_job_file
 from batchrunner.testing.processes import WorkerProcess, run_cli
 
-# The e2e tests use db 13; a db of our own keeps a FLUSHDB here from hitting a concurrent e2e run.
-CRASH_REDIS_DB = 11
 API_KEY = "sk-crash-test-key-0000"
 # Short timings so that a crashed step is re-driven within seconds (lease 5 s + sweeper grace 5 s).
 FAST_SETTINGS = {

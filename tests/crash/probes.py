@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-import shutil
 import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -86,36 +84,3 @@ def connects(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def postgres_cluster_version() -> str:
-    versions = sorted(path.name for path in Path("/etc/postgresql").iterdir() if path.is_dir())
-    assert versions, "no cluster under /etc/postgresql"
-    return versions[-1]
-
-
-def can_restart_postgres() -> bool:
-    """Whether this machine's Postgres cluster can be restarted from here (Debian's tools, as root)."""
-    return Path("/etc/postgresql").is_dir() and shutil.which("pg_ctlcluster") is not None and _is_root()
-
-
-def _is_root() -> bool:
-    import os
-
-    return os.geteuid() == 0
-
-
-def restart_postgres(*, timeout: float = 60) -> float:
-    """Restart the local cluster and wait until it accepts connections; return the seconds it was down."""
-    started = time.monotonic()
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", postgres_cluster_version(), "main", "restart"],
-        check=True,
-        capture_output=True,
-        timeout=timeout,
-    )
-    while subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"], check=False).returncode != 0:
-        if time.monotonic() - started > timeout:
-            raise TimeoutError("Postgres did not come back after the restart")
-        time.sleep(0.2)
-    return time.monotonic() - started

@@ -6,39 +6,53 @@ import time
 
 import pytest
 
+from batchrunner.db.migrate import upgrade
 from batchrunner.simulator.config import SimConfig
 from batchrunner.testing.checks import check_batch
+from batchrunner.testing.databases import temporary_postgres_url
 from batchrunner.testing.jobgen import generate_jobs
 from batchrunner.testing.outage import Outage
 from batchrunner.testing.outage_proxy import OutageProxy
 from batchrunner.testing.processes import wait_until
+from batchrunner.testing.redis_scratch import CLAIM_KEY
 from tests.crash.conftest import MakeStack
-from tests.crash.probes import can_restart_postgres, metric_total, restart_postgres, scrape_metrics
+from tests.crash.fleet import CrashStack
+from tests.crash.private_postgres import PrivatePostgres, can_run_private_postgres
+from tests.crash.probes import metric_total, scrape_metrics
 
 pytestmark = pytest.mark.crash
 
 SIM = SimConfig(seed=303, run_duration_min_s=0.2, run_duration_max_s=1.0, poll_after_ms=200)
 
 
-def test_flushed_broker_db_loses_no_job(make_stack: MakeStack) -> None:
-    """FLUSHDB of the broker's Redis db mid-batch: the sweeper re-drives the lost wake-ups and every job succeeds."""
+# Reads the queues' lengths and deletes every key of the test's database but its claim, in one step:
+# what a Redis that lost its data (a restart without persistence) leaves, without a FLUSHDB that
+# would also drop the claim that keeps the database this test's own.
+_LOSE_EVERY_KEY = """
+local lengths = {}
+for i, key in ipairs(KEYS) do lengths[i] = redis.call('LLEN', key) end
+for _, key in ipairs(redis.call('KEYS', '*')) do
+  if key ~= ARGV[1] then redis.call('DEL', key) end
+end
+return lengths
+"""
+
+
+def test_a_broker_db_that_loses_every_key_loses_no_job(make_stack: MakeStack) -> None:
+    """Every key of the broker's Redis db gone mid-batch: the sweeper re-drives the lost wake-ups and every
+    job succeeds."""
     stack = make_stack(SIM)
     jobs = generate_jobs(300, tool_share=0.2, seed=303)
-    batch = "flushdb"
+    batch = "lost-keys"
     supervisor = stack.supervise(processes=2, threads=4)
     stack.enqueue(jobs, batch)
     wait_until(lambda: stack.unfinished(batch) <= 270, timeout=60, message="the first jobs to finish")
 
     queue_keys = [f"dramatiq:{stack.queue_name}", f"dramatiq:{stack.queue_name}.start"]
-    # Count and flush in one MULTI: the workers keep sending wake-ups, so a count read after the
-    # flush could already see new ones, and a count read before it could be stale.
-    flush = stack.redis_client.pipeline(transaction=True)
-    for key in queue_keys:
-        flush.llen(key)
-    flush.flushdb()
-    *lengths, flushed = flush.execute()
-    assert flushed is True
-    assert sum(lengths) > 0, "no wake-up was waiting in the broker: the flush would prove nothing"
+    # Counted in the same script: the workers keep sending wake-ups, so a count read after the
+    # deletion could already see new ones, and a count read before it could be stale.
+    lengths = stack.redis_client.eval(_LOSE_EVERY_KEY, len(queue_keys), *queue_keys, CLAIM_KEY)
+    assert sum(lengths) > 0, "no wake-up was waiting in the broker: losing the keys would prove nothing"
 
     stack.wait_finished(batch, timeout=150)
 
@@ -46,10 +60,20 @@ def test_flushed_broker_db_loses_no_job(make_stack: MakeStack) -> None:
     check_batch(stack.engine, batch, stack.stats(), expected_jobs=[job["custom_id"] for job in jobs])
 
 
-@pytest.mark.skipif(not can_restart_postgres(), reason="needs root and Debian's pg_ctlcluster for the local server")
-def test_postgres_restart_mid_batch_loses_no_job(make_stack: MakeStack) -> None:
-    """A Postgres restart mid-batch: the same workers recover by themselves and every job succeeds once."""
-    stack = make_stack(SIM)
+def test_postgres_restart_mid_batch_loses_no_job(make_stack: MakeStack, services_required: bool) -> None:
+    """A Postgres restart mid-batch (a private cluster, never the shared server): the same workers recover
+    by themselves and every job succeeds once."""
+    if not can_run_private_postgres():
+        if services_required:
+            pytest.fail("no Postgres server binaries (initdb, pg_ctl) to start a private cluster with")
+        pytest.skip("no Postgres server binaries (initdb, pg_ctl) to start a private cluster with")
+    server = PrivatePostgres()
+    with server, temporary_postgres_url(server.admin_url) as database_url:
+        upgrade(database_url)
+        _restart_mid_batch(make_stack(SIM, database_url=database_url), server)
+
+
+def _restart_mid_batch(stack: CrashStack, server: PrivatePostgres) -> None:
     jobs = generate_jobs(300, tool_share=0.2, seed=304)
     batch = "pg-restart"
     supervisor = stack.supervise(processes=2, threads=4)
@@ -57,7 +81,7 @@ def test_postgres_restart_mid_batch_loses_no_job(make_stack: MakeStack) -> None:
     wait_until(lambda: stack.unfinished(batch) <= 240, timeout=60, message="the first jobs to finish")
     unfinished_at_restart = stack.unfinished(batch)
 
-    restart_postgres()
+    server.restart()
     stack.engine.dispose()  # the test's own pooled connections died with the server
 
     stack.wait_finished(batch, timeout=180)
@@ -65,6 +89,7 @@ def test_postgres_restart_mid_batch_loses_no_job(make_stack: MakeStack) -> None:
     assert unfinished_at_restart > 0
     assert supervisor.current.alive() and supervisor.generation == 0, "a worker died with the database"
     check_batch(stack.engine, batch, stack.stats(), expected_jobs=[job["custom_id"] for job in jobs])
+    stack.stop_workers()  # before the private server and its database go
 
 
 @pytest.mark.parametrize("backend", ["assistants", "responses"])

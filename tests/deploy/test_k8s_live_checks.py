@@ -10,11 +10,11 @@ import redis
 
 from batchrunner.actors import JobQueue
 from batchrunner.broker import build_broker
-from batchrunner.testing.processes import REDIS_URL, batchrunner_env, free_port, scratch_redis_db
+from batchrunner.testing.processes import batchrunner_env, free_port
+from batchrunner.testing.redis_scratch import REDIS_URL, scratch_redis_db
 from tests.deploy.k8s_manifests import Manifest, build, find, only_container, worker_deployment, worker_env
 
 # A scratch Redis database of this module only (the dashboard e2e test uses 10 and 11).
-KEDA_REDIS_DB = 9
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_keda_list_is_the_backlog_of_ready_messages(resources: list[Manifest], r
     """Through batchrunner's own broker: a job sent now lengthens the KEDA list; a delayed one does not."""
     list_name = find(resources, "ScaledObject")["spec"]["triggers"][0]["metadata"]["listName"]
     queue_name = worker_env(resources)["BATCHRUNNER_QUEUE_NAME"]
-    with scratch_redis_db(db=KEDA_REDIS_DB) as url:
+    with scratch_redis_db() as url:
         queue = JobQueue(build_broker(url), queue_name)
         client = redis.Redis.from_url(url)
         try:

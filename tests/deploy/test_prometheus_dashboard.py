@@ -27,9 +27,9 @@ from batchrunner.testing.processes import (
     batchrunner_env,
     free_port,
     run_cli,
-    scratch_redis_db,
     wait_until,
 )
+from batchrunner.testing.redis_scratch import REDIS_URL, scratch_redis_db
 from tests.deploy.dashboard_queries import iter_targets, load_dashboard, substitute_grafana_variables
 from tests.deploy.prometheus_server import PrometheusServer
 
@@ -53,8 +53,6 @@ TROUBLED_API = SimConfig(
 TROUBLED_JOBS = 6
 
 
-# Scratch Redis databases of this test only (scratch_redis_db defaults to 13; the KEDA check uses 9).
-HAPPY_REDIS_DB, TROUBLED_REDIS_DB = 10, 11
 BATCH_TIMEOUT_SECONDS = 120
 NAN_HINT = "(the series exist but did not increase within the last minute while Prometheus watched)"
 
@@ -72,7 +70,7 @@ def prometheus_binary(services_required: bool) -> str:
 
 @pytest.fixture
 def redis_server(services_required: bool) -> None:
-    client = redis.Redis.from_url("redis://127.0.0.1:6379", socket_connect_timeout=3)
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
     try:
         client.ping()
     except redis.RedisError as error:
@@ -155,7 +153,7 @@ def test_every_dashboard_query_returns_data(
         troubled_sim = stack.enter_context(BackgroundSimulator(TROUBLED_API))
         happy_env = _fleet_env(
             postgres_url,
-            stack.enter_context(scratch_redis_db(HAPPY_REDIS_DB)),
+            stack.enter_context(scratch_redis_db()),
             happy_sim,
             happy_port,
             tmp_path / "metrics-happy",
@@ -168,7 +166,7 @@ def test_every_dashboard_query_returns_data(
         )
         troubled_env = _fleet_env(
             second_postgres_url,
-            stack.enter_context(scratch_redis_db(TROUBLED_REDIS_DB)),
+            stack.enter_context(scratch_redis_db()),
             troubled_sim,
             troubled_port,
             tmp_path / "metrics-troubled",

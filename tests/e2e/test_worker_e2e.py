@@ -19,9 +19,9 @@ from batchrunner.testing.processes import (
     batchrunner_env,
     free_port,
     run_cli,
-    scratch_redis_db,
     wait_until,
 )
+from batchrunner.testing.redis_scratch import scratch_redis_db
 
 pytestmark = pytest.mark.e2e
 
