@@ -78,6 +78,23 @@ def _fleet_redis_url(settings: Settings) -> str | None:
     return url if url.startswith(("redis://", "rediss://", "unix://")) else None
 
 
+def unshared_budget_problem(settings: Settings) -> str | None:
+    """Why a fleet of workers with these settings would not share one budget, or None if it would.
+
+    A Redis broker holds the budget itself; any other broker (RabbitMQ) needs BATCHRUNNER_BUDGET_REDIS_URL,
+    or every process would meter the API's limit on its own and the fleet would overrun it.
+    """
+    if _fleet_redis_url(settings) is not None:
+        return None
+    if settings.budget_redis_url:
+        return "BATCHRUNNER_BUDGET_REDIS_URL must be a redis://, rediss:// or unix:// URL"
+    return (
+        "the broker is not Redis, so the fleet-wide rate-limit budget has nowhere to live: set "
+        "BATCHRUNNER_BUDGET_REDIS_URL=redis://… (every worker process the same), or each process would meter "
+        "the API's limit on its own and together they would overrun it"
+    )
+
+
 def limit_learning(settings: Settings) -> Learning:
     """How budgets learn the server's limits (every budget does, with the configured caps as bounds)."""
     return Learning(share=settings.limit_share, probe_requests_per_minute=settings.probe_requests_per_minute)

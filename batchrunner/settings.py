@@ -111,7 +111,8 @@ class Settings(BaseSettings):
 
     budget_redis_url: str = Field(
         "",
-        description="Redis holding the fleet-wide budget; empty: the broker's Redis (in-process budget otherwise).",
+        description="Redis holding the fleet-wide budget (and the circuit breaker); empty: the broker's Redis. "
+        "Required with a RabbitMQ broker: workers refuse to start without it.",
     )
     requests_per_minute: int = Field(
         0, ge=0, description="Cap of the fleet's requests per minute; 0: only the limit the server announces."

@@ -22,7 +22,7 @@ import dramatiq  # noqa: E402  (prometheus_client must see the multiprocess dire
 from batchrunner.actors import JobQueue  # noqa: E402
 from batchrunner.broker import build_broker  # noqa: E402
 from batchrunner.metrics import prime_label_sets  # noqa: E402
-from batchrunner.runtime import Runtime  # noqa: E402
+from batchrunner.runtime import Runtime, unshared_budget_problem  # noqa: E402
 from batchrunner.sweeper import PeriodicSweeper, Sweeper  # noqa: E402
 from batchrunner.worker_middleware import MetricsMiddleware  # noqa: E402
 
@@ -40,6 +40,10 @@ if not settings.broker_url:
         "BATCHRUNNER_BROKER_URL is empty: workers need a shared broker (redis://… or amqp://…). "
         "For a single process, use `batchrunner run FILE`."
     )
+
+_unshared = unshared_budget_problem(settings)
+if _unshared is not None:
+    raise SystemExit(f"batchrunner worker: {_unshared}")
 
 broker = build_broker(settings.broker_url)
 broker.add_middleware(MetricsMiddleware(settings.metrics_dir))

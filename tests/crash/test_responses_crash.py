@@ -24,9 +24,13 @@ pytestmark = pytest.mark.crash
 RESPONSES = {"BATCHRUNNER_BACKEND": "responses"}
 
 
-def test_sigkilled_workers_lose_nothing_on_the_responses_backend(make_stack: MakeStack) -> None:
-    """After SIGKILLs mid-batch, every job succeeds with one recorded chain; extra chains stay within the window."""
-    stack = make_stack(SimConfig(seed=111, run_duration_min_s=0.2, run_duration_max_s=1.0), **RESPONSES)
+@pytest.mark.parametrize("broker", ["redis", "amqp"])
+def test_sigkilled_workers_lose_nothing_on_the_responses_backend(make_stack: MakeStack, broker: str) -> None:
+    """After SIGKILLs mid-batch, every job succeeds with one recorded chain; extra chains stay within the window.
+
+    On RabbitMQ too: a killed consumer's unacknowledged messages go back to the queue, and the budget
+    lives in Redis."""
+    stack = make_stack(SimConfig(seed=111, run_duration_min_s=0.2, run_duration_max_s=1.0), broker=broker, **RESPONSES)
     jobs = generate_jobs(300, tool_share=0.2, seed=111, prefix="rk")
     processes, threads = 2, 8
     supervisor = stack.supervise(processes=processes, threads=threads)

@@ -235,3 +235,45 @@ def test_tool_errors_follow_the_configured_policy(sqlite_url: str, policy_fail: 
     (invocation,) = query_rows(sqlite_url, "SELECT name, outcome, error FROM tool_invocations")
     assert (invocation.name, invocation.outcome) == ("calculate", "error")
     assert "backend down" in invocation.error
+
+
+def test_retry_resumes_a_batch_stopped_by_insufficient_quota(sqlite_url: str) -> None:
+    """Once the account is topped up, `retry` (retry_batch + resume_batch) reactivates the stopped batch
+    and its parked jobs finish, each on its first attempt (a quota stop fails none)."""
+    sim = SimConfig(quota_tokens=40, run_duration_min_s=1, run_duration_max_s=2)
+    with step_harness(sqlite_url, sim) as harness:
+        harness.enqueue([job(f"q{n}", line_no=n) for n in range(1, 9)])
+        harness.drain()
+        batch_id = harness.repository.batch_id("batch")
+        assert batch_id is not None and harness.repository.batch("batch").status == "stopped"  # type: ignore[union-attr]
+        simulator = harness.transport._inner.app.state.simulator  # type: ignore[attr-defined]
+        simulator.limiters.quota.tokens = 0  # topped up: no quota left to meet
+        retried = harness.repository.retry_batch(batch_id, only_failed=True)
+        resumed = harness.repository.resume_batch(batch_id)
+        for job_id in sorted(set(retried + resumed)):
+            harness.wake(job_id)
+        harness.drain()
+        batch = harness.repository.batch("batch")
+    assert retried == [] and resumed  # nothing had failed; the parked jobs were woken
+    assert batch is not None and (batch.status, batch.stop_reason) == ("active", None)
+    assert set(job_states(sqlite_url).values()) == {"succeeded"}
+    assert {row.attempt for row in query_rows(sqlite_url, "SELECT attempt FROM jobs")} == {1}
+
+
+def test_retry_of_failed_jobs_leaves_the_cancelled_ones(sqlite_url: str) -> None:
+    """`retry --failed` starts new attempts of failed jobs only; a plain `retry` takes the cancelled too."""
+    with step_harness(sqlite_url) as harness:
+        harness.enqueue([job("ghost", assistant_id="asst_does_not_exist", line_no=1), job("ok", line_no=2)])
+        harness.drain()
+        harness.enqueue([job("stopped", line_no=3)], batch="batch")
+        harness.cancel_batch()
+        harness.drain()
+        batch_id = harness.repository.batch_id("batch")
+        assert batch_id is not None
+        assert job_states(sqlite_url) == {"ghost": "failed", "ok": "succeeded", "stopped": "cancelled"}
+        failed_only = harness.repository.retry_batch(batch_id, only_failed=True)
+        assert job_states(sqlite_url) == {"ghost": "pending", "ok": "succeeded", "stopped": "cancelled"}
+        everything = harness.repository.retry_batch(batch_id, only_failed=False)
+        assert job_states(sqlite_url) == {"ghost": "pending", "ok": "succeeded", "stopped": "pending"}
+    ids = {row.custom_id: row.id for row in query_rows(sqlite_url, "SELECT custom_id, id FROM jobs")}
+    assert failed_only == [ids["ghost"]] and everything == [ids["stopped"]]
