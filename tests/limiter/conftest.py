@@ -11,8 +11,11 @@ import pytest
 import redis
 
 from batchrunner.limiter import Budget, MemoryBudget, RedisBudget
+from batchrunner.testing.redis_scratch import REDIS_URL
 
-REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 15
+# Database 0, which no scratch claim takes (a claimant deletes every key of its database): these tests
+# keep to key prefixes of their own there, and delete only those.
+LIMITER_REDIS_URL = f"{REDIS_URL}/0"
 # An epoch-sized start, so the tests see the float precision production sees.
 CLOCK_START = 1_700_000_000.0
 
@@ -35,7 +38,7 @@ class BudgetFactory(Protocol):
 
 
 def redis_client() -> redis.Redis:
-    return redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB)
+    return redis.Redis.from_url(LIMITER_REDIS_URL)
 
 
 @pytest.fixture
@@ -45,14 +48,14 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def redis_prefix() -> Iterator[str]:
-    """A unique key prefix on db 15, its keys deleted afterwards; skips without Redis unless CI=true."""
+    """A unique key prefix on db 0, its keys deleted afterwards; skips without Redis unless CI=true."""
     client = redis_client()
     try:
         client.ping()
     except redis.ConnectionError as error:
         if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis at {REDIS_HOST}:{REDIS_PORT} is required under CI: {error}")
-        pytest.skip(f"Redis at {REDIS_HOST}:{REDIS_PORT} is not reachable")
+            pytest.fail(f"Redis at {REDIS_URL} is required under CI: {error}")
+        pytest.skip(f"Redis at {REDIS_URL} is not reachable")
     prefix = f"test:limiter:{uuid.uuid4().hex}"
     try:
         yield prefix

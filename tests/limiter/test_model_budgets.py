@@ -6,7 +6,7 @@ from batchrunner.limiter import MemoryBudget, RedisBudget
 from batchrunner.limiter.models import ModelBudgets
 from batchrunner.runtime import make_fleet_budgets
 from batchrunner.settings import ModelCaps, Settings
-from tests.limiter.conftest import REDIS_DB, REDIS_HOST, REDIS_PORT
+from tests.limiter.conftest import LIMITER_REDIS_URL
 
 
 def test_each_model_gets_its_caps_and_requests_of_none_the_defaults() -> None:
@@ -33,7 +33,7 @@ def test_one_budget_for_every_model_when_given_one() -> None:
 
 def test_processes_share_each_models_budget_and_what_it_learned(redis_prefix: str) -> None:
     settings = Settings(
-        broker_url=f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}",
+        broker_url=LIMITER_REDIS_URL,
         budget_per_model=True,
         model_limits={"gpt-4o": ModelCaps(requests_per_minute=2)},
     )
