@@ -11,6 +11,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 from batchrunner.jobs import BackendName
+from batchrunner.storable_text import ReplacedIn
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 _REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -113,6 +114,8 @@ def prime_label_sets(tool_names: list[str]) -> None:
         RATE_LIMITED.labels(kind=kind)
     for resource in ("requests", "tokens", "paused", "api_down"):
         BUDGET_WAITS.labels(resource=resource)
+    for where in ReplacedIn:
+        TEXT_REPLACED.labels(where=where)
     for name in tool_names:
         for outcome in ("ok", "error", "timeout"):
             TOOL_CALLS.labels(name=name, outcome=outcome)

@@ -12,9 +12,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from enum import StrEnum
 from typing import Any
 
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+class ReplacedIn(StrEnum):
+    """Where replaced characters were met: a text value, a JSON value, a tool handler's output."""
+
+    TEXT = "text"
+    JSON = "json"
+    TOOL = "tool"
+
+
 REPLACEMENT = "\ufffd"
 UNSTORABLE_MESSAGE = (
     "holds a character databases cannot store (NUL \\u0000, or an unpaired surrogate \\ud800-\\udfff): remove it"
@@ -68,4 +79,12 @@ def storable_json(value: Any) -> tuple[Any, int]:
     return value, 0
 
 
-__all__ = ["REPLACEMENT", "UNSTORABLE", "UNSTORABLE_MESSAGE", "storable", "storable_json", "unstorable_paths"]
+__all__ = [
+    "REPLACEMENT",
+    "UNSTORABLE",
+    "UNSTORABLE_MESSAGE",
+    "ReplacedIn",
+    "storable",
+    "storable_json",
+    "unstorable_paths",
+]

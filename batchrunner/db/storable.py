@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, event
 
 from batchrunner.metrics import TEXT_REPLACED
-from batchrunner.storable_text import UNSTORABLE, storable, storable_json
+from batchrunner.storable_text import UNSTORABLE, ReplacedIn, storable, storable_json
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +34,11 @@ def json_serializer(value: Any) -> str:
     cleaned, replaced = storable_json(value)
     if not replaced:
         return text
-    _count("json", replaced)
+    _count(ReplacedIn.JSON, replaced)
     return json.dumps(cleaned)
 
 
-def _count(where: str, replaced: int) -> None:
+def _count(where: ReplacedIn, replaced: int) -> None:
     TEXT_REPLACED.labels(where=where).inc(replaced)
     log.warning("replaced %d characters the database cannot store (NUL, unpaired surrogates) with U+FFFD", replaced)
 
@@ -60,7 +60,7 @@ def _clean_value(value: Any) -> Any:
         return value
     cleaned, replaced = storable(value)
     if replaced:
-        _count("text", replaced)
+        _count(ReplacedIn.TEXT, replaced)
     return cleaned
 
 

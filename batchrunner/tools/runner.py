@@ -49,7 +49,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from batchrunner.metrics import TEXT_REPLACED
-from batchrunner.storable_text import storable
+from batchrunner.storable_text import ReplacedIn, storable
 from batchrunner.tools.protocol import ToolHandler, ToolInputError
 from batchrunner.tools.registry import ToolRegistry
 
@@ -245,7 +245,7 @@ def _sendable(text: str) -> str:
     and what is sent is what is stored (``batchrunner.storable_text``)."""
     cleaned, replaced = storable(text)
     if replaced:
-        TEXT_REPLACED.labels(where="tool").inc(replaced)
+        TEXT_REPLACED.labels(where=ReplacedIn.TOOL).inc(replaced)
     return cleaned
 
 
