@@ -20,6 +20,7 @@ collide, and are dropped ``WITH (FORCE)`` even when a test left connections open
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -35,7 +36,11 @@ from batchrunner.db.engine import normalize_url
 from batchrunner.db.migrate import upgrade
 from batchrunner.db.models import Base
 
-DEFAULT_POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+# The server tests use: $BATCHRUNNER_TEST_POSTGRES_URL (a server URL, no database), its maintenance database.
+POSTGRES_SERVER_URL = os.environ.get("BATCHRUNNER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432").rstrip(
+    "/"
+)
+DEFAULT_POSTGRES_ADMIN_URL = normalize_url(f"{POSTGRES_SERVER_URL}/postgres")
 DATABASE_NAME_PREFIX = "batchrunner_test_"
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from typing import Any
 
 import httpx
-import pytest
 
 from batchrunner.simulator import BackgroundSimulator, SimConfig
 from batchrunner.simulator.catalogue import BUILTIN_ASSISTANTS, BUILTIN_THREADS
+from batchrunner.testing.required import required_module
 from tests.simulator.simhelpers import BETA
 
 
@@ -76,7 +77,7 @@ def test_catalogue_is_served_as_declared() -> None:
 
 def test_official_openai_sdk_drives_a_tool_run() -> None:
     """The official openai SDK (when installed) parses the simulator's answers through a full tool round."""
-    openai = pytest.importorskip("openai")
+    openai: Any = required_module("openai", "the bench extra brings it")
     config = SimConfig(run_duration_min_s=0.1, run_duration_max_s=0.2, poll_after_ms=20)
     with BackgroundSimulator(config) as server, warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)

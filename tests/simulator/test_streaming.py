@@ -25,6 +25,7 @@ from batchrunner.simulator import BackgroundSimulator, SimConfig, create_app
 from batchrunner.simulator.lifecycle import CANCELLING_SECONDS
 from batchrunner.simulator.streaming import POLL_CAP_SECONDS
 from batchrunner.testing.openapi_contract import OpenApiContract, load_contract
+from batchrunner.testing.required import required_module
 from tests.simulator.simhelpers import BETA, FakeClock
 
 # Runs of 50-100 ms on the real clock: a stream opens and ends within a few poll intervals.
@@ -536,7 +537,7 @@ def test_client_disconnect_releases_the_stream(contract: OpenApiContract, caplog
 
 def test_official_sdk_streams_a_tool_run(contract: OpenApiContract) -> None:
     """The openai SDK's stream helpers (when installed) follow a tool run to the end."""
-    openai = pytest.importorskip("openai")
+    openai: Any = required_module("openai", "the bench extra brings it")
     config = SimConfig(run_duration_min_s=0.05, run_duration_max_s=0.1)
     with BackgroundSimulator(config) as server, warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
