@@ -22,11 +22,13 @@ import argparse
 import copy
 import hashlib
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from batchrunner.testing.openapi_contract import component_refs, denull
 
 SPEC_DIR = Path(__file__).resolve().parents[1] / "spec" / "openai-openapi"
 SUBSET = SPEC_DIR / "openapi.subset.yaml"
@@ -37,24 +39,10 @@ SUBSET_SCHEMAS = ("ErrorResponse", "Error", "AssistantStreamEvent", "ResponseStr
 PRISM_PREFIXES = ("/threads", "/assistants")
 PRISM_SCHEMAS = ("AssistantStreamEvent", "ErrorResponse", "Error")
 _TOP_LEVEL = ("openapi", "info", "servers", "security")
-_OUTER_KEYS = ("description", "default", "example", "title")  # kept outside the anyOf a bare nullable becomes
 _HEADER = (
     "# DERIVED FILE, not the official document: made by scripts/openapi_subset.py from openapi.yaml of\n"
     "# openai/openai-openapi (MIT licence, Copyright (c) OpenAI; see LICENSE and README.md beside this file).\n"
 )
-
-
-def component_refs(node: Any) -> Iterator[str]:
-    """Every ``#/components/...`` reference under ``node``."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "$ref" and isinstance(value, str) and value.startswith("#/components/"):
-                yield value
-            else:
-                yield from component_refs(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from component_refs(value)
 
 
 def reduce(
@@ -91,36 +79,6 @@ def reduce(
         components["securitySchemes"] = copy.deepcopy(spec["components"]["securitySchemes"])
     out["components"] = {section: dict(sorted(nodes.items())) for section, nodes in sorted(components.items())}
     return out
-
-
-def denull(node: Any) -> Any:
-    """OpenAPI 3.0 ``nullable: true`` in 3.1 form: ``type: [T, "null"]``, else ``anyOf: [X, {type: null}]``."""
-    if isinstance(node, list):
-        return [denull(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    members = node.get("allOf")
-    if isinstance(members, list) and any(isinstance(m, dict) and m == {"nullable": True} for m in members):
-        rest = [m for m in members if not (isinstance(m, dict) and set(m) == {"nullable"})]
-        node = {key: value for key, value in node.items() if key != "allOf"}
-        node["anyOf"] = [rest[0] if len(rest) == 1 else {"allOf": rest}, {"type": "null"}]
-    node = {key: denull(value) for key, value in node.items()}
-    if node.get("nullable") is True:
-        node.pop("nullable")
-        kind = node.get("type")
-        if isinstance(kind, str):
-            node["type"] = [kind, "null"]
-            if "enum" in node and None not in node["enum"]:
-                node["enum"] = [*node["enum"], None]
-        elif isinstance(kind, list):
-            if "null" not in kind:
-                node["type"] = [*kind, "null"]
-        else:
-            outer = {k: node.pop(k) for k in list(node) if k in _OUTER_KEYS or k.startswith("x-")}
-            node = {**outer, "anyOf": [node, {"type": "null"}]}
-    elif node.get("nullable") is False:
-        node.pop("nullable")
-    return node
 
 
 def render(document: dict[str, Any]) -> str:

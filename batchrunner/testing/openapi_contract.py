@@ -40,6 +40,8 @@ __all__ = [
     "ContractViolation",
     "OpenApiContract",
     "RecordedViolation",
+    "component_refs",
+    "denull",
     "find_openapi_spec",
     "load_contract",
     "load_reduced_spec",
@@ -82,16 +84,17 @@ def find_openapi_spec(start: Path | None = None) -> Path:
 # -- loading ---------------------------------------------------------------------------------------
 
 
-def _component_refs(node: Any) -> Iterator[str]:
+def component_refs(node: Any) -> Iterator[str]:
+    """Every ``#/components/...`` reference under ``node``."""
     if isinstance(node, dict):
         for key, value in node.items():
             if key == "$ref" and isinstance(value, str) and value.startswith("#/components/"):
                 yield value
             else:
-                yield from _component_refs(value)
+                yield from component_refs(value)
     elif isinstance(node, list):
         for value in node:
-            yield from _component_refs(value)
+            yield from component_refs(value)
 
 
 def _reduce(spec: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +108,7 @@ def _reduce(spec: dict[str, Any]) -> dict[str, Any]:
         for operation in item.values():
             if isinstance(operation, dict):
                 operation.pop("x-oaiMeta", None)
-    todo = {f"#/components/schemas/{name}" for name in EXTRA_SCHEMAS} | set(_component_refs(paths))
+    todo = {f"#/components/schemas/{name}" for name in EXTRA_SCHEMAS} | set(component_refs(paths))
     seen: set[str] = set()
     components: dict[str, dict[str, Any]] = {}
     while todo:
@@ -116,14 +119,14 @@ def _reduce(spec: dict[str, Any]) -> dict[str, Any]:
         _, _, section, name = ref.split("/", 3)
         node = spec["components"][section][name]
         components.setdefault(section, {})[name] = copy.deepcopy(node)
-        todo |= set(_component_refs(node))
+        todo |= set(component_refs(node))
     return {"openapi": spec.get("openapi"), "paths": paths, "components": components}
 
 
-def _denull(node: Any) -> Any:
+def denull(node: Any) -> Any:
     """OpenAPI 3.0 ``nullable: true`` rewritten as JSON Schema (``type: [T, "null"]`` or ``anyOf``)."""
     if isinstance(node, list):
-        return [_denull(item) for item in node]
+        return [denull(item) for item in node]
     if not isinstance(node, dict):
         return node
     members = node.get("allOf")
@@ -131,7 +134,7 @@ def _denull(node: Any) -> Any:
         rest = [m for m in members if not (isinstance(m, dict) and set(m) == {"nullable"})]
         node = {k: v for k, v in node.items() if k != "allOf"}
         node["anyOf"] = [rest[0] if len(rest) == 1 else {"allOf": rest}, {"type": "null"}]
-    node = {key: _denull(value) for key, value in node.items()}
+    node = {key: denull(value) for key, value in node.items()}
     nullable = node.pop("nullable", None)
     if nullable is not True:
         return node
@@ -154,7 +157,7 @@ def load_reduced_spec(spec_path: str) -> dict[str, Any]:
     """The Assistants part of the spec at ``spec_path``, in 3.1 form (cached; treat it as read-only)."""
     with open(spec_path, encoding="utf-8") as handle:
         spec = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    reduced: dict[str, Any] = _denull(_reduce(spec))
+    reduced: dict[str, Any] = denull(_reduce(spec))
     return reduced
 
 
@@ -573,8 +576,8 @@ def _component_validator(spec_path: str, name: str) -> Any:
             continue
         node = spec["components"][section][key]
         components[section][key] = node
-        todo |= set(_component_refs(node))
-    reduced = discriminated_any_of(_denull({"components": components}))
+        todo |= set(component_refs(node))
+    reduced = discriminated_any_of(denull({"components": components}))
     registry: Registry[Any] = Registry().with_resource(
         _SPEC_URI, Resource.from_contents(reduced, default_specification=DRAFT202012)
     )
@@ -616,7 +619,7 @@ def load_paths_spec(spec_path: str, prefixes: tuple[str, ...]) -> dict[str, Any]
         if "?" not in path and any(path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
     }
     reduced: dict[str, Any] = discriminated_any_of(
-        _denull({"openapi": spec.get("openapi"), "paths": paths, "components": spec["components"]})
+        denull({"openapi": spec.get("openapi"), "paths": paths, "components": spec["components"]})
     )
     return reduced
 

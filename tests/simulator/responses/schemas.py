@@ -65,7 +65,7 @@ def load_responses_spec(spec_path: str) -> dict[str, Any]:
             if isinstance(operation, dict):
                 operation.pop("x-oaiMeta", None)
     todo = {f"#/components/schemas/{name}" for name in EXTRA_SCHEMAS}
-    todo |= set(openapi_contract._component_refs(paths))
+    todo |= set(openapi_contract.component_refs(paths))
     components: dict[str, dict[str, Any]] = {}
     while todo:
         ref = todo.pop()
@@ -74,9 +74,9 @@ def load_responses_spec(spec_path: str) -> dict[str, Any]:
             continue
         node = spec["components"][section][name]
         components[section][name] = copy.deepcopy(node)
-        todo |= set(openapi_contract._component_refs(node))
+        todo |= set(openapi_contract.component_refs(node))
     reduced: dict[str, Any] = openapi_contract.discriminated_any_of(
-        openapi_contract._denull({"paths": paths, "components": components})
+        openapi_contract.denull({"paths": paths, "components": components})
     )
     _nullable_usage(reduced)
     return reduced
