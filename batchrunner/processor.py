@@ -55,6 +55,13 @@ from batchrunner.tools.runner import ToolRunner
 log = logging.getLogger(__name__)
 
 
+def _round_key(job: JobView) -> str | None:
+    """The key of the job's current round while no step has seen it wait for tool outputs (``Handle``)."""
+    if job.state != JobState.RUNNING:
+        return None
+    return f"{job.attempt}/{job.tool_rounds}"
+
+
 @dataclass(frozen=True)
 class ProcessorConfig:
     step_lease_s: float = 120.0
@@ -343,7 +350,7 @@ class JobProcessor:
 
     def _handle(self, job: JobView) -> Handle:
         assert job.object_id is not None
-        return Handle(job.object_id, job.container_id)
+        return Handle(job.object_id, job.container_id, _round_key(job))
 
     def _answer_tools(self, job: JobView, snapshot: ObjectSnapshot, *, answer_prepaid: bool = False) -> float | None:
         backend = self._backend(job)
@@ -579,7 +586,7 @@ class JobProcessor:
 
     def _hand_to_stream(self, job: JobView, snapshot: ObjectSnapshot, delay: float) -> float:
         """Once the object id is committed, let its stream wake the job; if the stream already settled, look now."""
-        if snapshot.streamed and not self._backend(job).follow(snapshot.object_id, job.id):
+        if snapshot.streamed and not self._backend(job).follow(snapshot.object_id, job.id, _round_key(job)):
             return self._reschedule(job, 0.0)
         return delay
 

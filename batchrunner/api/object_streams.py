@@ -9,9 +9,12 @@ Until then the job keeps a fallback wake-up in the database and the broker, so a
 dead process costs latency, never a job.
 
 What an event means belongs to each backend: a ``StreamDialect`` reads one stream's lines into
-``StreamUpdate``s (an Assistants run stream, a Responses response stream). The object a stream last
-showed is kept when it is ``ended`` (a final status: it can change no more), so the look that follows
-the hand-back costs no request in the process that held the stream (``take_ended``).
+``StreamUpdate``s (an Assistants run stream, a Responses response stream). The object a stream's
+hand-back showed is kept (``Kept``, with what else the stream showed: an Assistants run's steps and
+messages), so the look that follows the hand-back costs no request in the process that held the
+stream (``take_kept``). A final object can change no more, so its copy answers any look. A copy of
+one waiting for the worker (a run in ``requires_action``) answers only the look of the round it was
+followed for (``round_key``): once another process has answered that round, it is stale.
 """
 
 from __future__ import annotations
@@ -66,6 +69,26 @@ class StreamReader(Protocol[ModelT]):
         """One line without its line ending; raises ``InvalidStreamEvent`` for a broken object event."""
         ...
 
+    def seen(self) -> Any:
+        """What the stream showed besides its object so far (None when the dialect keeps nothing else)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Kept(Generic[ModelT]):
+    """The object a stream's hand-back showed, and what else the stream showed (its reader's ``seen``)."""
+
+    obj: ModelT
+    seen: Any
+    final: bool
+
+
+@dataclass
+class _KeptEntry:
+    kept_at: float
+    kept: Kept[Any]
+    round_key: str | None = None
+
 
 class StreamDialect(Protocol[ModelT]):
     """One backend's streams: headers, the model of a plain answer, and what its events mean."""
@@ -83,6 +106,10 @@ class StreamDialect(Protocol[ModelT]):
 
     def ended(self, obj: ModelT) -> bool:
         """The object reached a final status: it can change no more, so a copy of it stays true."""
+        ...
+
+    def keepable(self, obj: ModelT) -> bool:
+        """A copy of the object as a hand-back showed it answers the next look (it is whole)."""
         ...
 
 
@@ -113,11 +140,12 @@ class ObjectStreams:
         self._open = 0
         self._closed = False
         self._streaming: set[str] = set()
-        self._followers: dict[str, int] = {}
+        # Object id -> (job id, round key) of the job waiting for the stream to settle.
+        self._followers: dict[str, tuple[int, str | None]] = {}
         self._unclaimed: dict[str, float] = {}
-        # Ended objects as their streams last showed them, oldest first: (when kept, object).
-        self._ended: OrderedDict[str, tuple[float, Any]] = OrderedDict()
-        self._max_ended = 4 * max_streams
+        # Objects as their streams' hand-backs showed them, oldest first.
+        self._kept: OrderedDict[str, _KeptEntry] = OrderedDict()
+        self._max_kept = 4 * max_streams
         self._tasks: set[asyncio.Task[None]] = set()
         self._callbacks = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="streams-cb")
         self._loop = asyncio.new_event_loop()
@@ -164,31 +192,37 @@ class ObjectStreams:
                 f"no event within {self._timeout:.0f}s of opening the stream", endpoint=template, method="POST"
             ) from None
 
-    def follow(self, object_id: str, job_id: int) -> bool:
+    def follow(self, object_id: str, job_id: int, round_key: str | None = None) -> bool:
         """Hand ``job_id`` back through ``on_settled`` when object ``object_id``'s stream settles.
 
-        False when the stream has already settled (or is gone): the caller should look at the object now.
+        ``round_key`` names the job's round the stream was followed for: a kept copy of an object that
+        waits for the worker answers only a look with the same key. False when the stream has already
+        settled (or is gone): the caller should look at the object now.
         """
         with self._lock:
+            entry = self._kept.get(object_id)
+            if entry is not None:
+                entry.round_key = round_key
             if self._unclaimed.pop(object_id, None) is not None or object_id not in self._streaming:
                 return False
-            self._followers[object_id] = job_id
+            self._followers[object_id] = (job_id, round_key)
             return True
 
     def is_following(self, object_id: str) -> bool:
         with self._lock:
             return object_id in self._followers
 
-    def holds_ended(self, object_id: str) -> bool:
-        """Whether ``take_ended`` would give the object (so a look at it costs no request)."""
+    def holds_kept(self, object_id: str, round_key: str | None = None) -> bool:
+        """Whether ``take_kept`` would give the object (so a look at it costs no request)."""
         with self._lock:
-            return object_id in self._ended
+            entry = self._kept.get(object_id)
+            return entry is not None and _answers(entry, round_key)
 
-    def take_ended(self, object_id: str) -> Any | None:
-        """The ended object a stream of this process last showed for ``object_id`` (once), else None."""
+    def take_kept(self, object_id: str, round_key: str | None = None) -> Kept[Any] | None:
+        """What a stream of this process last showed of ``object_id`` (once) if it answers this look, else None."""
         with self._lock:
-            kept = self._ended.pop(object_id, None)
-        return kept[1] if kept is not None else None
+            entry = self._kept.pop(object_id, None)
+        return entry.kept if entry is not None and _answers(entry, round_key) else None
 
     def close(self) -> None:
         """Drop every open stream (their jobs keep their fallback wake-ups) and stop the loop thread."""
@@ -279,9 +313,11 @@ class ObjectStreams:
                             with self._lock:
                                 self._streaming.add(object_id)
                             _resolve(first, ApiResponse(data=obj, meta=meta))
-                        if dialect.ended(obj):
-                            self._keep_ended(object_id, obj)
-                    if update.ends or (obj is not None and dialect.hands_back(obj)):
+                        if dialect.hands_back(obj):
+                            if dialect.keepable(obj):
+                                self._keep(object_id, Kept(obj, reader.seen(), final=dialect.ended(obj)))
+                            break
+                    if update.ends:
                         break
         except httpx.HTTPError as exc:
             if object_id is None and isinstance(exc, httpx.TransportError):
@@ -294,30 +330,33 @@ class ObjectStreams:
                     log.info("stream of %s broke (%s); its job polls instead", object_id, failure.message)
         return object_id
 
-    def _keep_ended(self, object_id: str, obj: Any) -> None:
+    def _keep(self, object_id: str, kept: Kept[Any]) -> None:
         now = time.monotonic()
         with self._lock:
-            self._ended[object_id] = (now, obj)
-            self._ended.move_to_end(object_id)
-            while self._ended:
-                oldest_id, (kept_at, _) = next(iter(self._ended.items()))
-                if len(self._ended) <= self._max_ended and now - kept_at <= _UNCLAIMED_TTL_S:
+            self._kept[object_id] = _KeptEntry(now, kept)
+            self._kept.move_to_end(object_id)
+            while self._kept:
+                oldest_id, oldest = next(iter(self._kept.items()))
+                if len(self._kept) <= self._max_kept and now - oldest.kept_at <= _UNCLAIMED_TTL_S:
                     break
-                del self._ended[oldest_id]
+                del self._kept[oldest_id]
 
     def _settle(self, object_id: str) -> None:
         with self._lock:
             self._streaming.discard(object_id)
             if self._closed:
                 return
-            job_id = self._followers.pop(object_id, None)
-            if job_id is None:
+            follower = self._followers.pop(object_id, None)
+            entry = self._kept.get(object_id)
+            if entry is not None and follower is not None:
+                entry.round_key = follower[1]
+            if follower is None:
                 now = time.monotonic()
                 self._unclaimed[object_id] = now
                 for stale in [key for key, at in self._unclaimed.items() if now - at > _UNCLAIMED_TTL_S]:
                     del self._unclaimed[stale]
                 return
-        self._callbacks.submit(self._notify, job_id, object_id)
+        self._callbacks.submit(self._notify, follower[0], object_id)
 
     def _notify(self, job_id: int, object_id: str) -> None:
         try:
@@ -353,21 +392,27 @@ class DialectStreams(Generic[ModelT]):
         """The object a streamed request shows, or None when no stream is free (send a plain request)."""
         return self._streams.open(self._dialect, template, ids, body) if self._streams is not None else None
 
-    def follow(self, object_id: str, job_id: int) -> bool:
-        return self._streams is not None and self._streams.follow(object_id, job_id)
+    def follow(self, object_id: str, job_id: int, round_key: str | None = None) -> bool:
+        return self._streams is not None and self._streams.follow(object_id, job_id, round_key)
 
     def is_following(self, object_id: str) -> bool:
         return self._streams is not None and self._streams.is_following(object_id)
 
-    def holds_ended(self, object_id: str) -> bool:
-        return self._streams is not None and self._streams.holds_ended(object_id)
+    def holds_kept(self, object_id: str, round_key: str | None = None) -> bool:
+        return self._streams is not None and self._streams.holds_kept(object_id, round_key)
 
-    def take_ended(self, object_id: str) -> ApiResponse[ModelT] | None:
-        """The ended object a stream showed, as an answer with no headers (the budget learns nothing new)."""
-        obj = self._streams.take_ended(object_id) if self._streams is not None else None
-        if not isinstance(obj, self._dialect.model):
+    def take_kept(self, object_id: str, round_key: str | None = None) -> tuple[ApiResponse[ModelT], Any] | None:
+        """The object a stream showed, as an answer with no headers (the budget learns nothing new), and
+        what else that stream showed."""
+        kept = self._streams.take_kept(object_id, round_key) if self._streams is not None else None
+        if kept is None or not isinstance(kept.obj, self._dialect.model):
             return None
-        return ApiResponse(data=obj, meta=ResponseMeta(status_code=200))
+        return ApiResponse(data=kept.obj, meta=ResponseMeta(status_code=200)), kept.seen
+
+
+def _answers(entry: _KeptEntry, round_key: str | None) -> bool:
+    """A final copy answers any look; a waiting one only the look of the round it was followed for."""
+    return entry.kept.final or (round_key is not None and entry.round_key == round_key)
 
 
 def _resolve(future: concurrent.futures.Future[ApiResponse[ModelT]], outcome: ApiResponse[ModelT] | ApiError) -> None:
@@ -387,6 +432,7 @@ __all__ = [
     "DEFAULT_IDLE_TIMEOUT_S",
     "DialectStreams",
     "InvalidStreamEvent",
+    "Kept",
     "ObjectStreams",
     "Settled",
     "StreamDialect",

@@ -48,10 +48,16 @@ class PendingToolCall:
 
 @dataclass(frozen=True)
 class Handle:
-    """What to look at next: an API object and the container (thread, conversation) it lives in."""
+    """What to look at next: an API object and the container (thread, conversation) it lives in.
+
+    ``round_key`` names the job's round when the job has not yet seen that round wait for tool
+    outputs (None otherwise): a stream's copy of an object waiting for the worker answers only such a
+    look, since a round already seen may have been answered elsewhere since.
+    """
 
     object_id: str
     container_id: str | None = None
+    round_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -193,7 +199,8 @@ class Backend(Protocol):
     def cancel(self, handle: Handle) -> ObjectSnapshot: ...
 
     def collect_requests(self, snapshot: ObjectSnapshot, *, details_stored: bool) -> int:
-        """Requests ``fetch_details`` (unless stored) and ``fetch_messages`` cost for a finished object."""
+        """Requests ``fetch_details`` (unless stored) and ``fetch_messages`` cost for a finished object
+        (none when the snapshot carries them)."""
         ...
 
     def fetch_details(self, snapshot: ObjectSnapshot) -> list[DetailRecord]:
@@ -204,8 +211,10 @@ class Backend(Protocol):
         """The assistant messages a finished object wrote, oldest first (one request per page)."""
         ...
 
-    def follow(self, object_id: str, job_id: int) -> bool:
-        """Ask to hear when a ``streamed`` snapshot's object settles; False: it already did."""
+    def follow(self, object_id: str, job_id: int, round_key: str | None = None) -> bool:
+        """Ask to hear when a ``streamed`` snapshot's object settles; False: it already did.
+
+        ``round_key`` is the one of the ``Handle`` the look after the hand-back will use."""
         ...
 
     def is_followed(self, object_id: str) -> bool:

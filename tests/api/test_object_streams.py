@@ -185,23 +185,40 @@ def test_close_drops_open_streams_without_waking_their_jobs(script: Script, sett
 def test_a_stream_keeps_the_run_it_ended_with_for_one_look(
     streams: ObjectStreams, script: Script, settled: Settled
 ) -> None:
+    """A final run's copy answers one look, whatever its round key."""
     script.stream(_event("thread.run.created", _run("queued")), _event("thread.run.completed", _run("completed")))
     assert streams.open(RUN_STREAMS, TEMPLATE, IDS, {}) is not None
     wait_until(lambda: streams.open_count == 0, timeout=5, interval=0.01)
-    assert streams.holds_ended("run_1")
-    ended = streams.take_ended("run_1")
-    assert ended is not None and ended.status == "completed"
-    assert not streams.holds_ended("run_1")
-    assert streams.take_ended("run_1") is None, "kept for one look only"
+    assert streams.holds_kept("run_1")
+    kept = streams.take_kept("run_1")
+    assert kept is not None and kept.final and kept.obj.status == "completed"
+    assert not streams.holds_kept("run_1")
+    assert streams.take_kept("run_1") is None, "kept for one look only"
 
 
-def test_a_run_waiting_for_tool_outputs_is_not_kept(streams: ObjectStreams, script: Script) -> None:
+def test_a_run_waiting_for_tool_outputs_answers_only_the_look_of_the_round_it_was_followed_for(
+    streams: ObjectStreams, script: Script, settled: Settled
+) -> None:
+    """A copy of a run in requires_action is stale once another round key looks: that round may be answered."""
     script.stream(
-        _event("thread.run.created", _run("queued")), _event("thread.run.requires_action", _run("requires_action"))
+        _event("thread.run.created", _run("queued")),
+        _event("thread.run.requires_action", _run("requires_action")),
+        hold_after=1,
     )
     assert streams.open(RUN_STREAMS, TEMPLATE, IDS, {}) is not None
+    assert streams.follow("run_1", 7, "1/0")
+    script.release.set()
+    wait_until(lambda: settled.calls == [(7, "run_1")], timeout=5, interval=0.01)
+    assert not streams.holds_kept("run_1"), "a look with no round key never takes a waiting copy"
+    assert not streams.holds_kept("run_1", "1/1")
+    kept = streams.take_kept("run_1", "1/0")
+    assert kept is not None and not kept.final and kept.obj.status == "requires_action"
+
+    assert streams.open(RUN_STREAMS, TEMPLATE, IDS, {}) is not None
     wait_until(lambda: streams.open_count == 0, timeout=5, interval=0.01)
-    assert streams.take_ended("run_1") is None, "a run that will change again must be looked at"
+    assert not streams.follow("run_1", 7, "1/0"), "settled before the follow: the caller looks now"
+    assert streams.take_kept("run_1", "2/0") is None
+    assert streams.take_kept("run_1", "1/0") is None, "a stale look drops the copy"
 
 
 def test_an_unreadable_first_event_is_an_unclear_outcome(streams: ObjectStreams, script: Script) -> None:

@@ -52,6 +52,41 @@ def environment(postgres_url: str, simulator: BackgroundSimulator, tmp_path: Pat
         )
 
 
+def _assert_records_match_the_api(engine: sa.Engine, base_url: str) -> None:
+    """Every run's stored steps and messages are the ones the API lists now (ids, statuses, usage, text)."""
+    headers = {"Authorization": f"Bearer {API_KEY}", "OpenAI-Beta": "assistants=v2"}
+    with engine.connect() as conn, httpx.Client(base_url=base_url, headers=headers) as api:
+        runs = conn.execute(sa.text("SELECT id, api_id, container_id FROM api_objects")).all()
+        assert runs
+        for run_pk, run_id, thread_id in runs:
+            listed_steps = api.get(f"/threads/{thread_id}/runs/{run_id}/steps", params={"order": "asc"}).json()
+            stored_steps = conn.execute(
+                sa.text(
+                    "SELECT api_step_id, status, total_tokens FROM assistant_run_steps WHERE object_pk = :pk"
+                    " ORDER BY api_step_id"
+                ),
+                {"pk": run_pk},
+            ).all()
+            expected_steps = sorted(
+                (step["id"], step["status"], (step.get("usage") or {}).get("total_tokens"))
+                for step in listed_steps["data"]
+            )
+            assert [tuple(row) for row in stored_steps] == expected_steps, run_id
+            listed = api.get(f"/threads/{thread_id}/messages", params={"run_id": run_id, "order": "asc"}).json()
+            stored = conn.execute(
+                sa.text(
+                    "SELECT api_message_id, content_text FROM messages WHERE object_pk = :pk ORDER BY api_message_id"
+                ),
+                {"pk": run_pk},
+            ).all()
+            expected = sorted(
+                (m["id"], "".join(part["text"]["value"] for part in m["content"] if part["type"] == "text"))
+                for m in listed["data"]
+                if m["role"] == "assistant"
+            )
+            assert [tuple(row) for row in stored] == expected, run_id
+
+
 def _jobs_file() -> list[dict[str, Any]]:
     return [json.loads(line) for line in EXAMPLES.read_text().splitlines() if line.strip()]
 
@@ -168,11 +203,16 @@ def test_worker_completes_example_batch_with_complete_records(
     assert stats["runs_created"] == len(jobs)
     assert len(stats["runs_by_job_key"]) == len(jobs)
     assert set(stats["runs_by_job_key"].values()) == {1}
-    # Runs are streamed: each job looks at its run once when the stream ends, and once more after its
-    # tool round; polling at the 250 ms hint would take several looks per run of 0.5-1.5 s.
-    tool_jobs = sum(1 for job in jobs if job["assistant_id"] in TOOL_ASSISTANTS)
-    retrieves = sum(stats["requests"]["GET /v1/threads/{thread_id}/runs/{run_id}"].values())
-    assert retrieves <= len(jobs) + tool_jobs, stats["requests"]
+    # Runs are streamed, every tool round's answer too, in the one worker process: each run, its steps and
+    # messages are recorded from its streams' events, so no run is retrieved and nothing is listed.
+    requests = stats["requests"]
+    for route in (
+        "GET /v1/threads/{thread_id}/runs/{run_id}",
+        "GET /v1/threads/{thread_id}/runs/{run_id}/steps",
+        "GET /v1/threads/{thread_id}/messages",
+    ):
+        assert sum(requests.get(route, {}).values()) == 0, (route, requests)
+    _assert_records_match_the_api(engine, simulator.base_url)
     assert API_KEY not in log_text
 
     results = run_cli(["results", "e2e"], environment)

@@ -33,7 +33,7 @@ class StreamedBackend(AssistantsBackend):
     def start(self, job: JobSpec, container_id: str | None, tag: str) -> ObjectSnapshot:
         return replace(super().start(job, container_id, tag), streamed=True)
 
-    def follow(self, object_id: str, job_id: int) -> bool:
+    def follow(self, object_id: str, job_id: int, round_key: str | None = None) -> bool:
         if self.follows:
             self.followed[object_id] = job_id
         return self.follows

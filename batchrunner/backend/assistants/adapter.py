@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -16,7 +18,7 @@ from batchrunner.backend.assistants.client import (
     tool_outputs_body,
 )
 from batchrunner.backend.assistants.models import Message, Run, RunStep, ToolOutput
-from batchrunner.backend.assistants.streams import RUN_STREAMS
+from batchrunner.backend.assistants.streams import RUN_STREAMS, RunStreamSeen
 from batchrunner.backend.base import (
     TAG_KEY,
     DetailRecord,
@@ -55,6 +57,9 @@ _OUTCOMES = {
 }
 # Adoption only needs the newest runs of a thread: ours was created moments before a crash.
 _ADOPTION_SCAN_LIMIT = 100
+# Runs waiting for tool outputs whose streams' gatherings are kept for the stream after the answer.
+_MAX_WAITING_GATHERINGS = 4096
+_STEP_STILL_GOING = frozenset({"in_progress"})
 
 
 def _timestamp(value: int | None) -> datetime | None:
@@ -133,6 +138,37 @@ def _step_record(step: RunStep) -> StepRecord:
     )
 
 
+def _sorted_messages(records: list[MessageRecord]) -> list[MessageRecord]:
+    return sorted(records, key=lambda m: (m.created_at or datetime.min.replace(tzinfo=UTC), m.message_id))
+
+
+def _whole(run: Run, seen: RunStreamSeen) -> bool:
+    """Whether what the streams gathered is all of the ended run's steps and messages.
+
+    Streams that began at the run's creation missed nothing, unless an event was spoiled; the checks
+    guard against a server that streams fewer events than the API documents (then the worker lists).
+    """
+    if not seen.from_creation or seen.spoiled:
+        return False
+    if str(run.status) == RunStatus.COMPLETED and not seen.steps:
+        return False
+    for step in seen.steps.values():
+        if str(step.status) in _STEP_STILL_GOING:
+            return False
+        created = _created_message_id(step)
+        if created is not None and created not in seen.messages:
+            return False
+    return True
+
+
+def _created_message_id(step: RunStep) -> str | None:
+    details = step.step_details
+    details_dict: dict[str, Any] = details if isinstance(details, dict) else details.model_dump(mode="json")
+    creation = details_dict.get("message_creation")
+    message_id = creation.get("message_id") if isinstance(creation, dict) else None
+    return message_id if isinstance(message_id, str) else None
+
+
 def _message_record(message: Message) -> MessageRecord:
     return MessageRecord(
         message_id=message.id,
@@ -148,7 +184,9 @@ class AssistantsBackend:
 
     An attempt is a run on a thread: the thread is created and its id committed first, and the run is
     tagged with the attempt's key, so a run created just before a crash is found by listing the
-    thread's runs. A tool round keeps the run; its steps and messages are fetched once it ends.
+    thread's runs. A tool round keeps the run. Its steps and messages come from its streams when
+    this process streamed the run's whole life (every tool round's answer too); otherwise they are
+    listed once it ends.
     """
 
     name = BACKEND_NAME
@@ -157,14 +195,17 @@ class AssistantsBackend:
     def __init__(self, client: AssistantsClient, streams: ObjectStreams | None = None) -> None:
         self._client = client
         self._streams = DialectStreams(streams, RUN_STREAMS)
+        # Run id -> what its streams showed up to a tool round, for the stream of the answer to add to.
+        self._waiting: OrderedDict[str, RunStreamSeen] = OrderedDict()
+        self._waiting_lock = threading.Lock()
 
     def _streamed(self, template: str, ids: dict[str, str], body: dict[str, Any]) -> ObjectSnapshot | None:
         """The run a streamed request shows, or None when no stream is free (send a plain request)."""
         response = self._streams.open(template, ids, body)
         return replace(snapshot_of(response), streamed=True) if response is not None else None
 
-    def follow(self, object_id: str, job_id: int) -> bool:
-        return self._streams.follow(object_id, job_id)
+    def follow(self, object_id: str, job_id: int, round_key: str | None = None) -> bool:
+        return self._streams.follow(object_id, job_id, round_key)
 
     def is_followed(self, object_id: str) -> bool:
         return self._streams.is_following(object_id)
@@ -198,13 +239,35 @@ class AssistantsBackend:
         return None
 
     def look_is_free(self, handle: Handle) -> bool:
-        return self._streams.holds_ended(handle.object_id)
+        return self._streams.holds_kept(handle.object_id, handle.round_key)
 
     def look(self, handle: Handle) -> ObjectSnapshot:
-        ended = self._streams.take_ended(handle.object_id)  # its stream already showed how it ended
-        if ended is not None:
-            return snapshot_of(ended)
+        kept = self._streams.take_kept(handle.object_id, handle.round_key)  # its stream showed where it stands
+        if kept is not None:
+            answer, seen = kept
+            return self._streamed_snapshot(answer.data, seen)
         return snapshot_of(self._client.retrieve_run(_required_thread(handle.container_id), handle.object_id))
+
+    def _streamed_snapshot(self, run: Run, seen: RunStreamSeen) -> ObjectSnapshot:
+        """The run as its stream's hand-back showed it, with its steps and messages when the streams saw all."""
+        with self._waiting_lock:
+            earlier = self._waiting.pop(run.id, None)
+        if not seen.from_creation:
+            seen = earlier.followed_by(seen) if earlier is not None else RunStreamSeen(spoiled=True)
+        snapshot = snapshot_of(run)
+        if snapshot.needs_tool_outputs:
+            with self._waiting_lock:
+                self._waiting[run.id] = seen
+                while len(self._waiting) > _MAX_WAITING_GATHERINGS:
+                    self._waiting.popitem(last=False)
+            return snapshot
+        if not snapshot.is_done or not _whole(run, seen):
+            return snapshot
+        steps = sorted(seen.steps.values(), key=lambda step: (step.created_at or 0, step.id))
+        messages = [_message_record(m) for m in seen.messages.values() if m.role == "assistant"]
+        return replace(
+            snapshot, details=tuple(_step_record(step) for step in steps), messages=tuple(_sorted_messages(messages))
+        )
 
     def continue_with_tool_outputs(
         self, current: ObjectSnapshot, job: JobSpec, tag: str, outputs: list[tuple[str, str]]
@@ -219,21 +282,25 @@ class AssistantsBackend:
         return snapshot_of(self._client.cancel_run(_required_thread(handle.container_id), handle.object_id))
 
     def collect_requests(self, snapshot: ObjectSnapshot, *, details_stored: bool) -> int:
-        return 1 if details_stored else 2
+        details_known = details_stored or snapshot.details is not None
+        return (0 if details_known else 1) + (0 if snapshot.messages is not None else 1)
 
     def fetch_details(self, snapshot: ObjectSnapshot) -> list[DetailRecord]:
+        if snapshot.details is not None:
+            return list(snapshot.details)
         thread_id = _required_thread(snapshot.container_id)
         return [_step_record(step) for step in self._client.list_run_steps(thread_id, snapshot.object_id)]
 
     def fetch_messages(self, snapshot: ObjectSnapshot) -> list[MessageRecord]:
+        if snapshot.messages is not None:
+            return list(snapshot.messages)
         thread_id = _required_thread(snapshot.container_id)
         messages = [
             _message_record(message)
             for message in self._client.list_messages(thread_id, run_id=snapshot.object_id)
             if message.role == "assistant"
         ]
-        messages.sort(key=lambda m: (m.created_at or datetime.min.replace(tzinfo=UTC), m.message_id))
-        return messages
+        return _sorted_messages(messages)
 
 
 def _required_thread(container_id: str | None) -> str:

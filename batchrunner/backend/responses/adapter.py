@@ -237,12 +237,12 @@ class ResponsesBackend:
         return None
 
     def look_is_free(self, handle: Handle) -> bool:
-        return self._streams.holds_ended(handle.object_id)
+        return self._streams.holds_kept(handle.object_id, handle.round_key)
 
     def look(self, handle: Handle) -> ObjectSnapshot:
-        ended = self._streams.take_ended(handle.object_id)  # its stream's final event carried it whole
-        if ended is not None:
-            return snapshot_of(ended)
+        kept = self._streams.take_kept(handle.object_id, handle.round_key)  # its final event carried it whole
+        if kept is not None:
+            return snapshot_of(kept[0])
         try:
             return snapshot_of(self._client.retrieve_response(handle.object_id))
         except NotFoundError:
@@ -274,8 +274,8 @@ class ResponsesBackend:
             return snapshot
         return self.look(snapshot.handle)
 
-    def follow(self, object_id: str, job_id: int) -> bool:
-        return self._streams.follow(object_id, job_id)
+    def follow(self, object_id: str, job_id: int, round_key: str | None = None) -> bool:
+        return self._streams.follow(object_id, job_id, round_key)
 
     def is_followed(self, object_id: str) -> bool:
         return self._streams.is_following(object_id)

@@ -116,6 +116,10 @@ class ResponseStreamReader:
             return None
         return StreamUpdate(event.response, ends=event.is_terminal)
 
+    def seen(self) -> None:
+        """A response's final event carries it whole: nothing else is kept."""
+        return None
+
 
 class ResponseStreamDialect:
     """Streams of ``POST /responses`` with ``background`` and ``stream``: a response hands the job back
@@ -134,8 +138,11 @@ class ResponseStreamDialect:
         return obj.status in TERMINAL_RESPONSE_STATUSES
 
     def ended(self, obj: Response) -> bool:
+        return obj.status in TERMINAL_RESPONSE_STATUSES
+
+    def keepable(self, obj: Response) -> bool:
         # A server whose final event leaves out the output is asked again (a look) rather than believed.
-        return obj.status in TERMINAL_RESPONSE_STATUSES and "output" in obj.model_fields_set
+        return "output" in obj.model_fields_set
 
 
 RESPONSE_STREAMS = ResponseStreamDialect()
