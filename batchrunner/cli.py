@@ -90,6 +90,11 @@ _DEADLINE = click.option("--deadline", callback=_deadline_option, help=_DEADLINE
 @click.option("--assistants", "assistants_file", type=click.Path(dir_okay=False), help=_ASSISTANTS_HELP)
 @click.option("--backend", type=click.Choice(["responses", "assistants"]), help=_BACKEND_HELP)
 @_DEADLINE
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show progress bars with jobs/s (default: when stderr is a terminal).",
+)
 def enqueue(
     file: str,
     batch_name: str | None,
@@ -97,6 +102,7 @@ def enqueue(
     assistants_file: str | None,
     backend: str | None,
     deadline: Deadline | None,
+    progress: bool | None,
 ) -> None:
     """Validate FILE and hand its jobs to the workers (again: only jobs the batch does not hold)."""
     from batchrunner.db.migrate import upgrade
@@ -118,11 +124,14 @@ def enqueue(
             default_backend=settings.backend,
             assistants_file=settings.assistants_file or None,
             deadline=deadline,
+            progress=progress,
         )
     except JobFileError as error:
         raise _job_file_error(error) from None
     for line_error in result.skipped_lines:
         click.echo(f"skipped {line_error}", err=True)
+    if result.skipped_count > len(result.skipped_lines):
+        click.echo(f"skipped ... and {result.skipped_count - len(result.skipped_lines)} more problems", err=True)
     click.echo(
         f"batch {result.batch_name}: {result.new_jobs} new jobs enqueued "
         f"({result.jobs_in_file - result.new_jobs} already in the batch)"
@@ -201,12 +210,12 @@ def status(batch: str | None, as_json: bool) -> None:
 @click.option("-o", "--output", type=click.File("w"), default="-", help="Write to this file (default stdout).")
 def results(batch: str, output: TextIO) -> None:
     """One JSON line per job of BATCH: custom_id, status, ids, output text, usage, error."""
-    from batchrunner.results import iter_results
+    from batchrunner.results import iter_result_pages
     from batchrunner.runtime import make_repository
 
     repository = make_repository(_settings(), pool_size=1)
-    for row in iter_results(repository, _batch_id(repository, batch)):
-        output.write(json.dumps(row, ensure_ascii=False) + "\n")
+    for page in iter_result_pages(repository, _batch_id(repository, batch)):
+        output.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in page))
 
 
 @main.command()

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Collection
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
 
 from batchrunner.actors import JobQueue
+from batchrunner.db.job_rows import RowSpool, job_row
 from batchrunner.db.repository import Repository
 from batchrunner.deadlines import Deadline
 from batchrunner.jobfile.assistants import AssistantDefinition, default_assistants_path, load_assistants
-from batchrunner.jobs import BackendName, JobFileReadResult, LineError, read_job_file
+from batchrunner.jobs import BackendName, JobFileReadResult, LineError, LineErrorLog, read_job_file, scan_job_file
+
+# Jobs written per transaction (and wake-ups sent after it).
+ROWS_PER_CHUNK = 10_000
 
 
 @dataclass(frozen=True)
@@ -19,7 +29,9 @@ class EnqueueResult:
     batch_name: str
     jobs_in_file: int
     new_jobs: int
+    # The first of the skipped lines' problems (``MAX_KEPT_ERRORS``), and how many there were.
     skipped_lines: list[LineError]
+    skipped_count: int = 0
 
 
 def default_batch_name(path: str | Path) -> str:
@@ -65,31 +77,84 @@ def enqueue_file(
     default_backend: BackendName = BackendName.RESPONSES,
     assistants_file: str | Path | None = None,
     deadline: Deadline | None = None,
+    progress: bool | None = False,
+    rows_per_chunk: int = ROWS_PER_CHUNK,
 ) -> EnqueueResult:
     """Enqueue every job of ``path`` that its batch does not hold yet.
 
     ``deadline`` applies to every new job (the earlier of it and the job's own wins).
 
-    The file is validated as a whole first: with any invalid line, ``JobFileError`` is raised and
-    nothing is recorded or sent. The batch and its jobs are written in one transaction (a failure
-    leaves neither behind), and committed before their wake-ups are sent, so a crash in
-    between leaves jobs that the sweeper picks up. A Responses job is stored with its whole request
-    (the assistant's settings resolved), so workers need no assistants file.
+    Two passes, in memory that does not grow with the file: the first validates every line and spools
+    the rows of the valid jobs to a temporary file; with any invalid line (unless ``skip_invalid``)
+    ``JobFileError`` is raised and nothing is recorded or sent. The second writes the rows
+    ``rows_per_chunk`` at a time, one transaction each (the first creates the batch too, so a failure
+    before it leaves nothing behind), and sends each chunk's wake-ups once it is committed. After a
+    crash the same command adds only the jobs still missing; jobs committed whose wake-ups were not
+    sent are picked up by the sweeper. A Responses job is stored with its whole request (the
+    assistant's settings resolved), so workers need no assistants file. ``progress``: show progress
+    bars on stderr (None: when it is a terminal).
     """
-    parsed = read_jobs(
-        path,
-        default_backend=default_backend,
-        assistants_file=assistants_file,
-        known_tools=known_tools,
-        skip_invalid=skip_invalid,
-    )
+    display = str(path)
+    errors = LineErrorLog(display)
+    now = repository.now()
+    batch_deadline = deadline.resolve(now) if deadline is not None else None
     name = batch_name or default_batch_name(path)
-    batch_id, new_ids = repository.add_batch_jobs(name, parsed.jobs, source_file=str(path), deadline=deadline)
-    queue.wake_all(new_ids, starting=True)
+    with RowSpool() as spool:
+        with _bar(progress, "validating", _file_size(path), "B") as bar:
+            for spec in scan_job_file(
+                path,
+                errors,
+                known_tools=known_tools,
+                default_backend=default_backend,
+                assistants=assistants_for(path, assistants_file),
+                on_line=bar.update,
+            ):
+                spool.add(job_row(spec, now, batch_deadline))
+        if any(error.line_no == 0 for error in errors.errors) or (errors.count and not skip_invalid):
+            raise errors.file_error()
+        batch: int | str = name
+        new_jobs = 0
+        # A chunk's wake-ups go out on a thread of their own while the next chunk is written: the
+        # database's work and the broker's overlap.
+        with _bar(progress, "enqueueing", spool.count, "job") as bar, ThreadPoolExecutor(1, "wake-ups") as waker:
+            sending: Future[None] | None = None
+            for rows in spool.chunks(rows_per_chunk):
+                batch, new_ids = repository.add_job_rows(batch, rows, source_file=display)
+                if sending is not None:
+                    sending.result()
+                sending = waker.submit(queue.wake_all, new_ids, starting=True)
+                new_jobs += len(new_ids)
+                bar.update(len(rows))
+            if sending is not None:
+                sending.result()
+        if isinstance(batch, str):  # every line was invalid and skipped: the batch still exists
+            batch, _ = repository.add_job_rows(batch, [], source_file=display)
     return EnqueueResult(
-        batch_id=batch_id,
+        batch_id=batch,
         batch_name=name,
-        jobs_in_file=len(parsed.jobs),
-        new_jobs=len(new_ids),
-        skipped_lines=list(parsed.errors),
+        jobs_in_file=spool.count,
+        new_jobs=new_jobs,
+        skipped_lines=list(errors.errors),
+        skipped_count=errors.count,
+    )
+
+
+def _file_size(path: str | Path) -> int | None:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None  # the scan reports it
+
+
+def _bar(progress: bool | None, what: str, total: int | None, unit: str) -> tqdm[Any]:
+    scale = unit == "B"
+    return tqdm(
+        total=total,
+        desc=what,
+        unit=unit,
+        unit_scale=scale,
+        unit_divisor=1024 if scale else 1000,
+        disable=None if progress is None else not progress,
+        leave=False,
+        file=sys.stderr,
     )

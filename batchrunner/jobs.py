@@ -37,13 +37,14 @@ from batchrunner.jobfile.assistants import (
     default_assistants_path,
     load_assistants,
 )
-from batchrunner.jobfile.errors import JobFileError, LineError, LineErrors
+from batchrunner.jobfile.errors import JobFileError, LineError, LineErrorLog, LineErrors
 from batchrunner.jobfile.fields import MAX_USER_METADATA_PAIRS, RESERVED_METADATA_KEY
 from batchrunner.jobfile.reader import (
     DEFAULT_MAX_LINE_BYTES,
     JobFileReadResult,
     parse_job_line,
     read_job_file,
+    scan_job_file,
 )
 from batchrunner.jobfile.responses_body import Refusal, RequestNotMappable, responses_request
 from batchrunner.jobfile.spec import BackendName, JobSpec, default_custom_id
@@ -61,6 +62,7 @@ __all__ = [
     "JobFileReadResult",
     "JobSpec",
     "LineError",
+    "LineErrorLog",
     "LineErrors",
     "Refusal",
     "RequestNotMappable",
@@ -70,4 +72,5 @@ __all__ = [
     "parse_job_line",
     "read_job_file",
     "responses_request",
+    "scan_job_file",
 ]

@@ -10,49 +10,50 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from batchrunner.db.repository import TERMINAL_STATES, Repository
+from batchrunner.db.repository import TERMINAL_STATES, Repository, ResultRow
 
-_CHUNK = 500
+_TERMINAL = frozenset(TERMINAL_STATES)
+
+_PAGE = 5000
 
 
 def iter_results(repository: Repository, batch_id: int) -> Iterator[dict[str, Any]]:
     """One dictionary per job, in file order; jobs still in progress show their current status."""
-    chunk: list[Any] = []
-    for job in repository.iter_jobs(batch_id, chunk_size=_CHUNK):
-        chunk.append(job)
-        if len(chunk) >= _CHUNK:
-            yield from _render(repository, chunk)
-            chunk = []
-    yield from _render(repository, chunk)
+    for page in iter_result_pages(repository, batch_id):
+        yield from page
 
 
-def _render(repository: Repository, jobs: list[Any]) -> Iterator[dict[str, Any]]:
-    objects = repository.latest_objects([job.id for job in jobs])
-    for job in sorted(jobs, key=lambda j: j.line_no):
-        latest, count = objects.get(job.id, (None, 0))
-        error = (
-            {"code": job.error_code, "message": job.error_message}
-            if job.state != "succeeded" and (job.error_code or job.error_message)
-            else None
-        )
-        yield {
-            "custom_id": job.custom_id,
-            "status": job.state,
-            "finished": job.state in TERMINAL_STATES,
-            "backend": job.backend,
-            "container_id": job.container_id,
-            "api_object_id": latest.api_id if latest else job.object_id,
-            "api_status": latest.status if latest else None,
-            "attempts": job.attempt,
-            "api_objects": count,
-            "output": job.output_text,
-            "usage": {
-                "prompt_tokens": job.prompt_tokens,
-                "completion_tokens": job.completion_tokens,
-                "total_tokens": job.total_tokens,
-            },
-            "error": error,
-        }
+def iter_result_pages(repository: Repository, batch_id: int) -> Iterator[list[dict[str, Any]]]:
+    """``iter_results`` a page at a time: memory bounded by the page, whatever the batch's size."""
+    for rows in repository.result_pages(batch_id, page_size=_PAGE):
+        yield [_render(row) for row in sorted(rows, key=lambda row: row.job.line_no)]
+
+
+def _render(row: ResultRow) -> dict[str, Any]:
+    job, latest = row.job, row.latest
+    error = (
+        {"code": job.error_code, "message": job.error_message}
+        if job.state != "succeeded" and (job.error_code or job.error_message)
+        else None
+    )
+    return {
+        "custom_id": job.custom_id,
+        "status": job.state,
+        "finished": job.state in _TERMINAL,
+        "backend": job.backend,
+        "container_id": job.container_id,
+        "api_object_id": latest[0] if latest else job.object_id,
+        "api_status": latest[1] if latest else None,
+        "attempts": job.attempt,
+        "api_objects": latest[2] if latest else 0,
+        "output": job.output_text,
+        "usage": {
+            "prompt_tokens": job.prompt_tokens,
+            "completion_tokens": job.completion_tokens,
+            "total_tokens": job.total_tokens,
+        },
+        "error": error,
+    }
 
 
 def batch_status(repository: Repository, name: str | None = None) -> list[dict[str, Any]]:

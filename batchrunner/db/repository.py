@@ -28,6 +28,7 @@ from batchrunner.backend.base import (
     UsageRecord,
     is_retryable_failure,
 )
+from batchrunner.db.job_rows import rows_of
 from batchrunner.db.models import (
     ApiObject,
     AssistantRunStep,
@@ -38,7 +39,8 @@ from batchrunner.db.models import (
     ResponseOutputItem,
     ToolInvocation,
 )
-from batchrunner.deadlines import DEADLINE_EXCEEDED, Deadline, earliest, parse_deadline
+from batchrunner.db.new_jobs import insert_job_rows
+from batchrunner.deadlines import DEADLINE_EXCEEDED, Deadline
 from batchrunner.jobs import JobSpec
 from batchrunner.states import TERMINAL_JOB_STATES, JobState, Phase
 from batchrunner.tools.runner import ToolResult
@@ -80,6 +82,14 @@ _JOB_VIEW_COLUMNS = (
     Job.error_code,
     Job.deadline_at,
 )
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """A job as ``results`` shows it (its columns) and its newest API object: (api id, status, objects made)."""
+
+    job: Any
+    latest: tuple[str, str, int] | None
 
 
 @dataclass(frozen=True)
@@ -163,81 +173,42 @@ class Repository:
         assert found is not None
         return found
 
-    def add_batch_jobs(
-        self, name: str, specs: Iterable[JobSpec], *, source_file: str | None = None, deadline: Deadline | None = None
+    def add_job_rows(
+        self, batch: int | str, rows: list[bytes], *, source_file: str | None = None
     ) -> tuple[int, list[int]]:
-        """The batch ``name`` (created if new) and the ids of its new jobs, in one transaction: a failure
-        leaves neither a batch nor a job behind."""
+        """Add the jobs of ``rows`` (``job_rows``) whose custom_id is new to the batch, in one transaction.
+
+        ``batch`` is a batch id, or a name: that batch, created if new in the same transaction (a failure
+        leaves neither a batch nor a job behind). Returns the batch id and the new jobs' ids.
+        """
         with self._sessions.begin() as session:
-            batch_id = self._batch_in(session, name, source_file)
-            return batch_id, self._jobs_in(session, batch_id, specs, deadline=deadline)
+            batch_id = batch if isinstance(batch, int) else self._batch_in(session, batch, source_file)
+            return batch_id, insert_job_rows(session, batch_id, rows, self._now())
+
+    def now(self) -> datetime:
+        return self._now()
 
     def batch_id(self, name: str) -> int | None:
         with self._sessions() as session:
             return session.scalar(select(Batch.id).where(Batch.name == name))
 
-    def insert_jobs(
-        self, batch_id: int, specs: Iterable[JobSpec], *, deadline: Deadline | None = None, chunk_size: int = 1000
-    ) -> list[int]:
-        """Insert the jobs whose custom_id is new to the batch; return the new jobs' ids.
-
-        A job's deadline is the earlier of its own and ``deadline``, durations counted from now.
-        """
-        with self._sessions.begin() as session:
-            return self._jobs_in(session, batch_id, specs, deadline=deadline, chunk_size=chunk_size)
-
-    def _jobs_in(
+    def add_batch_jobs(
         self,
-        session: Session,
-        batch_id: int,
+        batch: int | str,
         specs: Iterable[JobSpec],
         *,
+        source_file: str | None = None,
         deadline: Deadline | None = None,
-        chunk_size: int = 1000,
-    ) -> list[int]:
+    ) -> tuple[int, list[int]]:
+        """``add_job_rows`` for specs in memory: a job's deadline is the earlier of its own and
+        ``deadline``, durations counted from now."""
         now = self._now()
-        batch_deadline = deadline.resolve(now) if deadline is not None else None
-        new_ids: list[int] = []
-        chunk: list[dict[str, Any]] = []
+        rows = rows_of(specs, now, deadline.resolve(now) if deadline is not None else None)
+        return self.add_job_rows(batch, rows, source_file=source_file)
 
-        def flush() -> None:
-            if not chunk:
-                return
-            stmt = (
-                self._insert(session, Job)
-                .values(chunk)
-                .on_conflict_do_nothing(index_elements=["batch_id", "custom_id"])
-                .returning(Job.id)
-            )
-            new_ids.extend(session.scalars(stmt).all())
-            chunk.clear()
-
-        for spec in specs:
-            chunk.append(
-                {
-                    "batch_id": batch_id,
-                    "custom_id": spec.custom_id,
-                    "line_no": spec.line_no,
-                    "spec": spec.to_json(),
-                    "backend": str(spec.backend),
-                    "assistant_id": spec.assistant_id,
-                    "target_container_id": spec.thread_id,
-                    "state": "pending",
-                    "attempt": 0,
-                    "version": 0,
-                    "step_retries": 0,
-                    "next_wake_at": now,
-                    "deadline_at": earliest(
-                        parse_deadline(spec.deadline).resolve(now) if spec.deadline else None, batch_deadline
-                    ),
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-            if len(chunk) >= chunk_size:
-                flush()
-        flush()
-        return sorted(new_ids)
+    def insert_jobs(self, batch_id: int, specs: Iterable[JobSpec], *, deadline: Deadline | None = None) -> list[int]:
+        """Insert the jobs whose custom_id is new to the batch; return the new jobs' ids."""
+        return self.add_batch_jobs(batch_id, specs, deadline=deadline)[1]
 
     def set_batch_status(self, batch_id: int, status: str, reason: str | None = None) -> None:
         with self._sessions.begin() as session:
@@ -819,17 +790,44 @@ class Repository:
         with self._sessions() as session:
             return session.scalar(select(Batch).where(Batch.name == name))
 
-    def iter_jobs(self, batch_id: int, *, chunk_size: int = 1000) -> Iterator[Job]:
+    def result_pages(self, batch_id: int, *, page_size: int = 5000) -> Iterator[list[ResultRow]]:
+        """The batch's jobs for ``results``, ``page_size`` at a time in id order (file order), each with its
+        newest API object and how many it made; two plain queries per page, whatever the batch's size."""
         last_id = 0
+        columns = (
+            Job.id,
+            Job.line_no,
+            Job.custom_id,
+            Job.state,
+            Job.backend,
+            Job.container_id,
+            Job.object_id,
+            Job.attempt,
+            Job.output_text,
+            Job.prompt_tokens,
+            Job.completion_tokens,
+            Job.total_tokens,
+            Job.error_code,
+            Job.error_message,
+        )
         while True:
             with self._sessions() as session:
-                rows = session.scalars(
-                    select(Job).where(Job.batch_id == batch_id, Job.id > last_id).order_by(Job.id).limit(chunk_size)
+                jobs = session.execute(
+                    select(*columns).where(Job.batch_id == batch_id, Job.id > last_id).order_by(Job.id).limit(page_size)
                 ).all()
-            if not rows:
-                return
-            yield from rows
-            last_id = rows[-1].id
+                if not jobs:
+                    return
+                objects = session.execute(
+                    select(ApiObject.job_id, ApiObject.api_id, ApiObject.status)
+                    .where(ApiObject.job_id.between(jobs[0].id, jobs[-1].id))
+                    .order_by(ApiObject.job_id, ApiObject.attempt, ApiObject.round)
+                ).all()
+            latest: dict[int, tuple[str, str, int]] = {}
+            for job_id, api_id, status in objects:
+                count = latest[job_id][2] + 1 if job_id in latest else 1
+                latest[job_id] = (api_id, status, count)
+            yield [ResultRow(job, latest.get(job.id)) for job in jobs]
+            last_id = jobs[-1].id
 
     def recent_run_durations(self, limit: int = 1000) -> list[tuple[str, str | None, float]]:
         """(assistant, model, seconds) of the latest API objects that ended well, oldest first."""
@@ -849,23 +847,6 @@ class Repository:
             for assistant, model, created, completed in reversed(rows)
             if created is not None and completed is not None
         ]
-
-    def latest_objects(self, job_ids: list[int]) -> dict[int, tuple[ApiObject, int]]:
-        """Per job: its newest API object and how many it made in all."""
-        if not job_ids:
-            return {}
-        with self._sessions() as session:
-            rows = session.scalars(
-                select(ApiObject)
-                .where(ApiObject.job_id.in_(job_ids))
-                .order_by(ApiObject.job_id, ApiObject.attempt, ApiObject.round)
-            ).all()
-        counts: dict[int, int] = {}
-        latest: dict[int, ApiObject] = {}
-        for row in rows:
-            counts[row.job_id] = counts.get(row.job_id, 0) + 1
-            latest[row.job_id] = row
-        return {job_id: (row, counts[job_id]) for job_id, row in latest.items()}
 
     def unfinished_job_ids(self, batch_id: int | None = None) -> list[int]:
         with self._sessions() as session:

@@ -13,10 +13,11 @@ backend its ``assistant_id`` must name one of ``assistants`` and it is mapped to
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import math
 import re
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import IO, Any
 from pydantic import ValidationError
 
 from batchrunner.jobfile.assistants import AssistantDefinition
-from batchrunner.jobfile.errors import JobFileError, LineError, LineErrors
+from batchrunner.jobfile.errors import LineError, LineErrorLog, LineErrors
 from batchrunner.jobfile.fields import KNOWN_TOOLS
 from batchrunner.jobfile.messages import line_errors, shown
 from batchrunner.jobfile.responses_body import RequestNotMappable, responses_request
@@ -294,6 +295,67 @@ def _duplicate_error(spec: JobSpec, explicit_id: bool, first_line: int) -> LineE
     return LineError(spec.line_no, "custom_id", message)
 
 
+def _id_key(custom_id: str) -> bytes:
+    """A fixed-size stand-in for a custom_id (ids may be 512 characters; a million of them are kept)."""
+    return hashlib.blake2b(custom_id.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def scan_job_file(
+    path: str | Path,
+    errors: LineErrorLog,
+    *,
+    known_tools: Collection[str] | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    default_backend: BackendName = BackendName.ASSISTANTS,
+    assistants: Mapping[str, AssistantDefinition] | None = None,
+    on_line: Callable[[int], None] | None = None,
+) -> Iterator[JobSpec]:
+    """The valid jobs of a job file, one at a time in line order, holding none of them.
+
+    Every problem goes to ``errors`` (a line's, or the file's: missing, unreadable, no jobs), and the
+    caller decides what a problem means; a line whose custom_id an earlier line has is a problem of
+    the later line. ``on_line`` hears the size in bytes of every line read (for progress).
+    ``default_backend`` and ``assistants`` are as for ``parse_job_line``.
+    """
+    if max_line_bytes < 1:
+        raise ValueError(f"max_line_bytes must be positive, not {max_line_bytes}")
+    display = errors.path
+    tools = frozenset(known_tools) if known_tools is not None else None
+    backend = BackendName(default_backend)
+    first_line_of: dict[bytes, int] = {}
+    try:
+        with open(path, "rb") as stream, _cyclic_gc_paused():
+            for line_no, content in _numbered_lines(stream, max_line_bytes):
+                if on_line is not None:
+                    on_line(len(content) + 1 if content is not None else max_line_bytes)
+                if content is None:
+                    errors.add(
+                        LineError(line_no, "", f"line is longer than {max_line_bytes} bytes; not parsed", display)
+                    )
+                    continue
+                if not content.strip():
+                    continue
+                try:
+                    spec, explicit_id = _parse(_decode_line(content, line_no), line_no, tools, backend, assistants)
+                except LineErrors as exc:
+                    for error in exc.errors:
+                        errors.add(replace(error, path=display))
+                    continue
+                first_line = first_line_of.setdefault(_id_key(spec.custom_id), line_no)
+                if first_line != line_no:
+                    errors.add(replace(_duplicate_error(spec, explicit_id, first_line), path=display))
+                    continue
+                yield spec
+    except FileNotFoundError:
+        errors.add(LineError(0, "", "file not found", display))
+        return
+    except OSError as exc:
+        errors.add(LineError(0, "", f"cannot read file: {exc.strerror or exc}", display))
+        return
+    if not first_line_of and not errors.count:
+        errors.add(LineError(0, "", "file contains no jobs", display))
+
+
 def read_job_file(
     path: str | Path,
     *,
@@ -303,46 +365,24 @@ def read_job_file(
     default_backend: BackendName = BackendName.ASSISTANTS,
     assistants: Mapping[str, AssistantDefinition] | None = None,
 ) -> JobFileReadResult:
-    """Validate a whole job file before returning any of it.
+    """Validate a whole job file before returning any of it (every job held in memory: see ``scan_job_file``).
 
     Raises ``JobFileError`` with every error if any line is invalid (unless ``skip_invalid``, which
     returns the valid jobs and the errors), if the file holds no jobs, or if it cannot be read.
     ``default_backend`` and ``assistants`` are as for ``parse_job_line``.
     """
-    if max_line_bytes < 1:
-        raise ValueError(f"max_line_bytes must be positive, not {max_line_bytes}")
-    display = str(path)
-    tools = frozenset(known_tools) if known_tools is not None else None
-    backend = BackendName(default_backend)
-    jobs: list[JobSpec] = []
-    errors: list[LineError] = []
-    first_line_of: dict[str, int] = {}
-    try:
-        with open(path, "rb") as stream, _cyclic_gc_paused():
-            for line_no, content in _numbered_lines(stream, max_line_bytes):
-                if content is None:
-                    message = f"line is longer than {max_line_bytes} bytes; not parsed"
-                    errors.append(LineError(line_no, "", message, display))
-                    continue
-                if not content.strip():
-                    continue
-                try:
-                    spec, explicit_id = _parse(_decode_line(content, line_no), line_no, tools, backend, assistants)
-                except LineErrors as exc:
-                    errors.extend(replace(error, path=display) for error in exc.errors)
-                    continue
-                first_line = first_line_of.setdefault(spec.custom_id, line_no)
-                if first_line != line_no:
-                    errors.append(replace(_duplicate_error(spec, explicit_id, first_line), path=display))
-                    continue
-                jobs.append(spec)
-    except FileNotFoundError:
-        raise JobFileError(display, [LineError(0, "", "file not found", display)]) from None
-    except OSError as exc:
-        message = f"cannot read file: {exc.strerror or exc}"
-        raise JobFileError(display, [LineError(0, "", message, display)]) from None
-    if not jobs and not errors:
-        raise JobFileError(display, [LineError(0, "", "file contains no jobs", display)])
-    if errors and not skip_invalid:
-        raise JobFileError(display, errors)
-    return JobFileReadResult(jobs=jobs, errors=errors)
+    errors = LineErrorLog(str(path))
+    jobs = list(
+        scan_job_file(
+            path,
+            errors,
+            known_tools=known_tools,
+            max_line_bytes=max_line_bytes,
+            default_backend=default_backend,
+            assistants=assistants,
+        )
+    )
+    file_problems = [error for error in errors.errors if error.line_no == 0]
+    if file_problems or (errors.count and not skip_invalid):
+        raise errors.file_error()
+    return JobFileReadResult(jobs=jobs, errors=errors.errors)
