@@ -210,12 +210,12 @@ def status(batch: str | None, as_json: bool) -> None:
 @click.option("-o", "--output", type=click.File("w"), default="-", help="Write to this file (default stdout).")
 def results(batch: str, output: TextIO) -> None:
     """One JSON line per job of BATCH: custom_id, status, ids, output text, usage, error."""
-    from batchrunner.results import iter_result_pages
+    from batchrunner.results import iter_result_text
     from batchrunner.runtime import make_repository
 
     repository = make_repository(_settings(), pool_size=1)
-    for page in iter_result_pages(repository, _batch_id(repository, batch)):
-        output.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in page))
+    for text in iter_result_text(repository, _batch_id(repository, batch)):
+        output.write(text)
 
 
 @main.command()

@@ -7,6 +7,7 @@ any), its newest API object (a run or the last response of the chain) and how ma
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,44 +16,48 @@ from batchrunner.db.repository import TERMINAL_STATES, Repository, ResultRow
 _TERMINAL = frozenset(TERMINAL_STATES)
 
 _PAGE = 5000
+_JSON_LINE = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def iter_results(repository: Repository, batch_id: int) -> Iterator[dict[str, Any]]:
     """One dictionary per job, in file order; jobs still in progress show their current status."""
-    for page in iter_result_pages(repository, batch_id):
-        yield from page
-
-
-def iter_result_pages(repository: Repository, batch_id: int) -> Iterator[list[dict[str, Any]]]:
-    """``iter_results`` a page at a time: memory bounded by the page, whatever the batch's size."""
     for rows in repository.result_pages(batch_id, page_size=_PAGE):
-        yield [_render(row) for row in sorted(rows, key=lambda row: row.job.line_no)]
+        yield from map(_render, sorted(rows, key=_line_no))
+
+
+def iter_result_text(repository: Repository, batch_id: int) -> Iterator[str]:
+    """``iter_results`` as JSON lines, a page of them per string: memory bounded by the page."""
+    for rows in repository.result_pages(batch_id, page_size=_PAGE):
+        yield "".join(_JSON_LINE(_render(row)) + "\n" for row in sorted(rows, key=_line_no))
+
+
+def _line_no(row: ResultRow) -> int:
+    return int(row.job[1])
 
 
 def _render(row: ResultRow) -> dict[str, Any]:
-    job, latest = row.job, row.latest
-    error = (
-        {"code": job.error_code, "message": job.error_message}
-        if job.state != "succeeded" and (job.error_code or job.error_message)
-        else None
+    (_, _, custom_id, state, backend, container_id, object_id, attempt, output, prompt, completion, total, *errors) = (
+        row.job
     )
+    error_code, error_message = errors
+    latest_id, latest_status, objects = row.latest
     return {
-        "custom_id": job.custom_id,
-        "status": job.state,
-        "finished": job.state in _TERMINAL,
-        "backend": job.backend,
-        "container_id": job.container_id,
-        "api_object_id": latest[0] if latest else job.object_id,
-        "api_status": latest[1] if latest else None,
-        "attempts": job.attempt,
-        "api_objects": latest[2] if latest else 0,
-        "output": job.output_text,
-        "usage": {
-            "prompt_tokens": job.prompt_tokens,
-            "completion_tokens": job.completion_tokens,
-            "total_tokens": job.total_tokens,
-        },
-        "error": error,
+        "custom_id": custom_id,
+        "status": state,
+        "finished": state in _TERMINAL,
+        "backend": backend,
+        "container_id": container_id,
+        "api_object_id": latest_id if objects else object_id,
+        "api_status": latest_status,
+        "attempts": attempt,
+        "api_objects": objects,
+        "output": output,
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total},
+        "error": (
+            {"code": error_code, "message": error_message}
+            if state != "succeeded" and (error_code or error_message)
+            else None
+        ),
     }
 
 

@@ -12,9 +12,9 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import CursorResult, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -84,12 +84,31 @@ _JOB_VIEW_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class ResultRow:
-    """A job as ``results`` shows it (its columns) and its newest API object: (api id, status, objects made)."""
+class ResultRow(NamedTuple):
+    """A job as ``results`` shows it: its ``RESULT_COLUMNS`` (after its id), and its newest API object
+    as (id, status, how many it made), (None, None, 0) when it made none."""
 
-    job: Any
-    latest: tuple[str, str, int] | None
+    job: tuple[Any, ...]
+    latest: tuple[str | None, str | None, int]
+
+
+# What ``results`` shows of a job, in this order.
+RESULT_COLUMNS = (
+    Job.line_no,
+    Job.custom_id,
+    Job.state,
+    Job.backend,
+    Job.container_id,
+    Job.object_id,
+    Job.attempt,
+    Job.output_text,
+    Job.prompt_tokens,
+    Job.completion_tokens,
+    Job.total_tokens,
+    Job.error_code,
+    Job.error_message,
+)
+_NO_OBJECT: tuple[str | None, str | None, int] = (None, None, 0)
 
 
 @dataclass(frozen=True)
@@ -794,40 +813,32 @@ class Repository:
         """The batch's jobs for ``results``, ``page_size`` at a time in id order (file order), each with its
         newest API object and how many it made; two plain queries per page, whatever the batch's size."""
         last_id = 0
-        columns = (
-            Job.id,
-            Job.line_no,
-            Job.custom_id,
-            Job.state,
-            Job.backend,
-            Job.container_id,
-            Job.object_id,
-            Job.attempt,
-            Job.output_text,
-            Job.prompt_tokens,
-            Job.completion_tokens,
-            Job.total_tokens,
-            Job.error_code,
-            Job.error_message,
-        )
         while True:
             with self._sessions() as session:
-                jobs = session.execute(
-                    select(*columns).where(Job.batch_id == batch_id, Job.id > last_id).order_by(Job.id).limit(page_size)
-                ).all()
+                connection = session.connection()
+                jobs = _plain_rows(
+                    connection.execute(
+                        select(Job.id, *RESULT_COLUMNS)
+                        .where(Job.batch_id == batch_id, Job.id > last_id)
+                        .order_by(Job.id)
+                        .limit(page_size)
+                    )
+                )
                 if not jobs:
                     return
-                objects = session.execute(
-                    select(ApiObject.job_id, ApiObject.api_id, ApiObject.status)
-                    .where(ApiObject.job_id.between(jobs[0].id, jobs[-1].id))
-                    .order_by(ApiObject.job_id, ApiObject.attempt, ApiObject.round)
-                ).all()
+                objects = _plain_rows(
+                    connection.execute(
+                        select(ApiObject.job_id, ApiObject.api_id, ApiObject.status)
+                        .where(ApiObject.job_id.between(jobs[0][0], jobs[-1][0]))
+                        .order_by(ApiObject.job_id, ApiObject.attempt, ApiObject.round)
+                    )
+                )
             latest: dict[int, tuple[str, str, int]] = {}
             for job_id, api_id, status in objects:
                 count = latest[job_id][2] + 1 if job_id in latest else 1
                 latest[job_id] = (api_id, status, count)
-            yield [ResultRow(job, latest.get(job.id)) for job in jobs]
-            last_id = jobs[-1].id
+            yield [ResultRow(job, latest.get(job[0], _NO_OBJECT)) for job in jobs]
+            last_id = jobs[-1][0]
 
     def recent_run_durations(self, limit: int = 1000) -> list[tuple[str, str | None, float]]:
         """(assistant, model, seconds) of the latest API objects that ended well, oldest first."""
@@ -859,6 +870,15 @@ class Repository:
     def _insert(session: Session, table: Any) -> Any:
         dialect = session.get_bind().dialect.name
         return pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+
+
+def _plain_rows(result: CursorResult[Any]) -> list[tuple[Any, ...]]:
+    """The driver's own rows (tuples) of a query whose columns need no conversion (numbers and text):
+    a million ``Row`` objects cost more than the query itself."""
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
 
 
 def _step_values(step: StepRecord) -> dict[str, Any]:

@@ -65,7 +65,7 @@ def test_pages_give_each_job_its_newest_object_and_count_even_with_another_batch
     assert latest == [
         (f"run_{job_ids[0]}_1", "completed", 1),
         (f"run_{job_ids[1]}_3", "completed", 3),
-        None,
+        (None, None, 0),
         (f"run_{job_ids[3]}_2", "completed", 2),
         (f"run_{job_ids[4]}_1", "completed", 1),
     ]
