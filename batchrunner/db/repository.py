@@ -501,19 +501,22 @@ class Repository:
         values.pop("next_wake_at", None)
         return replace(job, version=version, **values)
 
-    def _update_object(self, session: Session, snapshot: ObjectSnapshot) -> None:
+    def _update_object(self, session: Session, snapshot: ObjectSnapshot, **extra: Any) -> int | None:
+        """Store what ``snapshot`` says of its object (and ``extra`` columns); the object's key, if stored."""
         columns = self._object_columns(snapshot)
         if snapshot.phase is not Phase.DONE and snapshot.usage is None:
             # A look mid-run says little; keep what an earlier answer (a stream's first event) stored.
             columns = {key: columns[key] for key in ("status", "started_at") if columns[key] is not None}
-        session.execute(
+        object_pk = session.scalar(
             update(ApiObject)
             .where(ApiObject.api_id == snapshot.object_id)
-            .values(**columns)
+            .values(**columns, **extra)
+            .returning(ApiObject.id)
             .execution_options(synchronize_session=False)
         )
         if snapshot.details:
-            self._store_details(session, self._object_pk(session, snapshot.object_id), snapshot.details)
+            self._store_details(session, object_pk, snapshot.details)
+        return object_pk
 
     @staticmethod
     def _object_pk(session: Session, api_id: str | None) -> int | None:
@@ -621,11 +624,7 @@ class Repository:
         """
         now = self._now()
         with self._sessions.begin() as session:
-            self._update_object(session, snapshot)
-            session.execute(
-                update(ApiObject).where(ApiObject.api_id == snapshot.object_id).values(finished_recorded_at=now)
-            )
-            object_pk = self._object_pk(session, snapshot.object_id)
+            object_pk = self._update_object(session, snapshot, finished_recorded_at=now)
             self._store_messages(session, job.id, object_pk, messages)
             job_values: dict[str, Any] = {"state": state, "step_retries": 0, **self._usage_sums(job.id)}
             if retry:
@@ -678,32 +677,32 @@ class Repository:
                 self._unlock_container(session, job.target_container_id, job.id)
 
     def _store_details(self, session: Session, object_pk: int | None, details: Iterable[DetailRecord]) -> None:
-        for detail in details:
-            if isinstance(detail, StepRecord):
-                session.execute(
-                    self._insert(session, AssistantRunStep)
-                    .values(object_pk=object_pk, **_step_values(detail))
-                    .on_conflict_do_nothing(index_elements=["api_step_id"])
-                )
-            elif isinstance(detail, OutputItemRecord):
-                session.execute(
-                    self._insert(session, ResponseOutputItem)
-                    .values(
-                        object_pk=object_pk,
-                        position=detail.position,
-                        api_item_id=detail.item_id,
-                        type=detail.type,
-                        status=detail.status,
-                        item=detail.item,
-                    )
-                    .on_conflict_do_nothing(index_elements=["object_pk", "position"])
-                )
+        """A statement per kind of detail, however many there are (one round trip each)."""
+        steps = [{"object_pk": object_pk, **_step_values(d)} for d in details if isinstance(d, StepRecord)]
+        items = [
+            {
+                "object_pk": object_pk,
+                "position": d.position,
+                "api_item_id": d.item_id,
+                "type": d.type,
+                "status": d.status,
+                "item": d.item,
+            }
+            for d in details
+            if isinstance(d, OutputItemRecord)
+        ]
+        if steps:
+            insert = self._insert(session, AssistantRunStep)
+            session.execute(insert.on_conflict_do_nothing(index_elements=["api_step_id"]), steps)
+        if items:
+            insert = self._insert(session, ResponseOutputItem)
+            session.execute(insert.on_conflict_do_nothing(index_elements=["object_pk", "position"]), items)
 
     def _store_messages(
         self, session: Session, job_id: int, object_pk: int | None, messages: list[MessageRecord]
     ) -> None:
-        for message in messages:
-            values = {
+        rows = [
+            {
                 "job_id": job_id,
                 "object_pk": object_pk,
                 "api_message_id": message.message_id,
@@ -712,11 +711,11 @@ class Repository:
                 "content": message.content,
                 "created_at": message.created_at,
             }
-            session.execute(
-                self._insert(session, Message)
-                .values(**values)
-                .on_conflict_do_nothing(index_elements=["api_message_id"])
-            )
+            for message in messages
+        ]
+        if rows:
+            insert = self._insert(session, Message)
+            session.execute(insert.on_conflict_do_nothing(index_elements=["api_message_id"]), rows)
 
     @staticmethod
     def _object_columns(snapshot: ObjectSnapshot) -> dict[str, Any]:
