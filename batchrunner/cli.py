@@ -132,6 +132,13 @@ def enqueue(
         click.echo(f"skipped {line_error}", err=True)
     if result.skipped_count > len(result.skipped_lines):
         click.echo(f"skipped ... and {result.skipped_count - len(result.skipped_lines)} more problems", err=True)
+    if result.wake_up_error is not None:
+        click.echo(
+            f"warning: the wake-ups of {result.unwoken_jobs} new jobs may not have reached the broker "
+            f"({result.wake_up_error}); the jobs are recorded, and the workers' sweeper starts them "
+            "(every BATCHRUNNER_SWEEP_INTERVAL_SECONDS)",
+            err=True,
+        )
     click.echo(
         f"batch {result.batch_name}: {result.new_jobs} new jobs enqueued "
         f"({result.jobs_in_file - result.new_jobs} already in the batch)"

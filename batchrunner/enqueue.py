@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Collection
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,9 @@ class EnqueueResult:
     # The first of the skipped lines' problems (``MAX_KEPT_ERRORS``), and how many there were.
     skipped_lines: list[LineError]
     skipped_count: int = 0
+    # New jobs whose wake-ups may not have reached the broker (its error): the sweeper starts them.
+    unwoken_jobs: int = 0
+    wake_up_error: str | None = None
 
 
 def default_batch_name(path: str | Path) -> str:
@@ -90,7 +92,8 @@ def enqueue_file(
     ``rows_per_chunk`` at a time, one transaction each (the first creates the batch too, so a failure
     before it leaves nothing behind), and sends each chunk's wake-ups once it is committed. After a
     crash the same command adds only the jobs still missing; jobs committed whose wake-ups were not
-    sent are picked up by the sweeper. A Responses job is stored with its whole request (the
+    sent are picked up by the sweeper. A broker that fails stops the wake-ups, not the writing: the
+    result says how many new jobs wait for the sweeper, and why. A Responses job is stored with its whole request (the
     assistant's settings resolved), so workers need no assistants file. ``progress``: show progress
     bars on stderr (None: when it is a terminal).
     """
@@ -113,20 +116,20 @@ def enqueue_file(
         if any(error.line_no == 0 for error in errors.errors) or (errors.count and not skip_invalid):
             raise errors.file_error()
         batch: int | str = name
-        new_jobs = 0
-        # A chunk's wake-ups go out on a thread of their own while the next chunk is written: the
-        # database's work and the broker's overlap.
-        with _bar(progress, "enqueueing", spool.count, "job") as bar, ThreadPoolExecutor(1, "wake-ups") as waker:
-            sending: Future[None] | None = None
+        new_jobs = unwoken = 0
+        wake_up_error: str | None = None
+        with _bar(progress, "enqueueing", spool.count, "job") as bar:
             for rows in spool.chunks(rows_per_chunk):
                 batch, new_ids = repository.add_job_rows(batch, rows, source_file=display)
-                if sending is not None:
-                    sending.result()
-                sending = waker.submit(queue.wake_all, new_ids, starting=True)
                 new_jobs += len(new_ids)
+                if wake_up_error is None:
+                    try:
+                        queue.wake_all(new_ids, starting=True)
+                    except Exception as error:  # the jobs are recorded: the sweeper starts them, so go on
+                        wake_up_error = f"{type(error).__name__}: {error}"
+                if wake_up_error is not None:
+                    unwoken += len(new_ids)
                 bar.update(len(rows))
-            if sending is not None:
-                sending.result()
         if isinstance(batch, str):  # every line was invalid and skipped: the batch still exists
             batch, _ = repository.add_job_rows(batch, [], source_file=display)
     return EnqueueResult(
@@ -136,6 +139,8 @@ def enqueue_file(
         new_jobs=new_jobs,
         skipped_lines=list(errors.errors),
         skipped_count=errors.count,
+        unwoken_jobs=unwoken,
+        wake_up_error=wake_up_error,
     )
 
 

@@ -223,3 +223,24 @@ def test_send_many_on_a_broker_without_pipelines_enqueues_one_by_one() -> None:
     assert stub.queues[f"{QUEUE}.start"].qsize() == 3
     send_many(stub, [])
     assert stub.queues[f"{QUEUE}.start"].qsize() == 3
+
+
+def test_a_broker_that_fails_stops_the_wake_ups_not_the_writing(database_url: str, tmp_path: Path) -> None:
+    """Redis down mid-enqueue: every job is still recorded (due now, for the sweeper) and the result says why."""
+    from batchrunner.testing.processes import free_port
+
+    lines = [_line(f"job-{n:04d}") for n in range(1500)]
+    path = _write(tmp_path / "jobs.jsonl", lines)
+    unreachable = RedisBroker(url=f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)  # type: ignore[no-untyped-call]
+    result = _enqueue(path, _repository(database_url), JobQueue(unreachable, QUEUE), rows_per_chunk=1000)
+    assert (result.new_jobs, result.unwoken_jobs) == (1500, 1500)
+    assert result.wake_up_error is not None and "ConnectionError" in result.wake_up_error
+    stored = _jobs(database_url)
+    assert len(stored) == 1500 and {row.state for row in stored} == {"pending"}
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            due = conn.scalar(sa.text("SELECT count(*) FROM jobs WHERE next_wake_at IS NOT NULL"))
+    finally:
+        engine.dispose()
+    assert due == 1500, "each job keeps a wake-up time, which the sweeper re-drives once it is overdue"
