@@ -200,9 +200,8 @@ class ObjectStreams:
         settled (or is gone): the caller should look at the object now.
         """
         with self._lock:
-            entry = self._kept.get(object_id)
-            if entry is not None:
-                entry.round_key = round_key
+            if (entry := self._kept.get(object_id)) is not None:
+                entry.round_key = round_key  # kept by the newest stream of the object: the one followed
             if self._unclaimed.pop(object_id, None) is not None or object_id not in self._streaming:
                 return False
             self._followers[object_id] = (job_id, round_key)
@@ -312,6 +311,8 @@ class ObjectStreams:
                             object_id = dialect.object_id(obj)
                             with self._lock:
                                 self._streaming.add(object_id)
+                                # A copy an earlier stream of the object kept is older than anything this one shows.
+                                self._kept.pop(object_id, None)
                             _resolve(first, ApiResponse(data=obj, meta=meta))
                         if dialect.hands_back(obj):
                             if dialect.keepable(obj):

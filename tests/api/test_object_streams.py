@@ -221,6 +221,27 @@ def test_a_run_waiting_for_tool_outputs_answers_only_the_look_of_the_round_it_wa
     assert streams.take_kept("run_1", "1/0") is None, "a stale look drops the copy"
 
 
+def test_a_copy_from_an_earlier_stream_never_answers_the_round_of_a_newer_one(
+    streams: ObjectStreams, script: Script
+) -> None:
+    """Followed while a newer stream of the run is open, the older stream's waiting copy is dropped."""
+    script.stream(
+        _event("thread.run.created", _run("queued")),
+        _event("thread.run.requires_action", _run("requires_action")),
+        hold_after=1,
+    )
+    script.release.set()
+    assert streams.open(RUN_STREAMS, TEMPLATE, IDS, {}) is not None
+    wait_until(lambda: streams.open_count == 0, timeout=5, interval=0.01)
+    assert not streams.follow("run_1", 7, "1/0"), "settled: the job looks now, maybe in another process"
+    script.release.clear()  # the next stream of the run (round 1/1) stays open after its first event
+    assert streams.open(RUN_STREAMS, TEMPLATE, IDS, {}) is not None
+    assert streams.follow("run_1", 7, "1/1"), "the newer stream is still open"
+    assert not streams.holds_kept("run_1", "1/1") and streams.take_kept("run_1", "1/1") is None
+    assert streams.take_kept("run_1", "1/0") is None, "the older copy is gone, not kept for its own round"
+    script.release.set()
+
+
 def test_an_unreadable_first_event_is_an_unclear_outcome(streams: ObjectStreams, script: Script) -> None:
     script.stream(_event("thread.run.created", "{not json"))
     with pytest.raises(RetryableError, match=r"thread\.run\.created: data is not JSON"):
