@@ -17,7 +17,7 @@ from batchrunner.db.job_rows import RowSpool, job_row
 from batchrunner.db.repository import Repository
 from batchrunner.deadlines import Deadline
 from batchrunner.jobfile.assistants import AssistantDefinition, default_assistants_path, load_assistants
-from batchrunner.jobs import BackendName, JobFileReadResult, LineError, LineErrorLog, read_job_file, scan_job_file
+from batchrunner.jobs import BackendName, LineError, LineErrorLog, scan_job_file
 
 # Jobs written per transaction (and wake-ups sent after it).
 ROWS_PER_CHUNK = 10_000
@@ -49,24 +49,6 @@ def assistants_for(job_file: str | Path, assistants_file: str | Path | None) -> 
         return load_assistants(assistants_file)
     beside = default_assistants_path(job_file)
     return load_assistants(beside) if beside.is_file() else None
-
-
-def read_jobs(
-    path: str | Path,
-    *,
-    default_backend: BackendName = BackendName.RESPONSES,
-    assistants_file: str | Path | None = None,
-    known_tools: Collection[str] | None = None,
-    skip_invalid: bool = False,
-) -> JobFileReadResult:
-    """Validate the whole job file for ``default_backend`` (a line may name its own backend)."""
-    return read_job_file(
-        path,
-        known_tools=known_tools,
-        skip_invalid=skip_invalid,
-        default_backend=default_backend,
-        assistants=assistants_for(path, assistants_file),
-    )
 
 
 def enqueue_file(

@@ -8,26 +8,17 @@ from collections.abc import Iterator
 
 import dramatiq
 import pytest
-import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
 from batchrunner.actors import JobQueue
-from batchrunner.testing.redis_scratch import REDIS_URL, scratch_redis_db
 
 
 @pytest.fixture
-def redis_broker(services_required: bool) -> Iterator[RedisBroker]:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError:
-        if services_required:
-            pytest.fail(f"Redis is not reachable at {REDIS_URL}")
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
-    with scratch_redis_db() as url:
-        broker = RedisBroker(url=url)  # type: ignore[no-untyped-call]
-        yield broker
-        broker.close()
+def redis_broker(scratch_redis_url: str) -> Iterator[RedisBroker]:
+    broker = RedisBroker(url=scratch_redis_url)  # type: ignore[no-untyped-call]
+    yield broker
+    broker.close()
 
 
 def _fill(broker: dramatiq.Broker) -> JobQueue:

@@ -13,7 +13,6 @@ from typing import Any
 
 import dramatiq
 import pytest
-import redis
 import sqlalchemy as sa
 from dramatiq.brokers.redis import RedisBroker
 
@@ -24,7 +23,6 @@ from batchrunner.db.repository import Repository
 from batchrunner.enqueue import enqueue_file
 from batchrunner.jobs import BackendName, JobFileError, JobSpec, LineError, LineErrorLog
 from batchrunner.testing.processes import wait_until
-from batchrunner.testing.redis_scratch import REDIS_URL, scratch_redis_db
 
 QUEUE = "chunks"
 START_QUEUE = f"dramatiq:{QUEUE}.start"
@@ -33,20 +31,8 @@ AWKWARD = ["tab\there", "new\nline", "cr\rhere", "back\\slash", "\\N", "\\\\N", 
 
 
 @pytest.fixture
-def redis_url(services_required: bool) -> Iterator[str]:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError:
-        if services_required:
-            pytest.fail(f"Redis is not reachable at {REDIS_URL}")
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
-    with scratch_redis_db() as url:
-        yield url
-
-
-@pytest.fixture
-def broker(redis_url: str) -> Iterator[RedisBroker]:
-    broker = RedisBroker(url=redis_url)  # type: ignore[no-untyped-call]
+def broker(scratch_redis_url: str) -> Iterator[RedisBroker]:
+    broker = RedisBroker(url=scratch_redis_url)  # type: ignore[no-untyped-call]
     yield broker
     broker.close()
 
