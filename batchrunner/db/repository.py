@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import CursorResult, delete, func, or_, select, update
+from sqlalchemy import Connection, CursorResult, Engine, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -81,6 +82,24 @@ _JOB_VIEW_COLUMNS = (
     Job.estimated_tokens,
     Job.error_code,
     Job.deadline_at,
+)
+
+
+_BATCH_OF_JOB = Batch.id == Job.batch_id
+# Built once: a statement built per call spends more CPU on its cache key than the database on it.
+_CLAIM = (
+    update(Job)
+    .where(
+        Job.id == bindparam("job_id"),
+        Job.state.not_in(TERMINAL_STATES),
+        Job.next_wake_at <= bindparam("due_by"),
+    )
+    .values(version=Job.version + 1, next_wake_at=bindparam("lease_until"), updated_at=bindparam("now"))
+    .returning(
+        *_JOB_VIEW_COLUMNS,
+        select(Batch.name).where(_BATCH_OF_JOB).scalar_subquery().label("batch_name"),
+        select(Batch.status).where(_BATCH_OF_JOB).scalar_subquery().label("batch_status"),
+    )
 )
 
 
@@ -167,6 +186,9 @@ def _utc(value: datetime | None) -> datetime | None:
 class Repository:
     def __init__(self, session_factory: sessionmaker[Session], clock: Callable[[], datetime] | None = None) -> None:
         self._sessions = session_factory
+        # A step's writes go through Core on the engine: the ORM's unit of work would only add CPU.
+        self._engine: Engine = session_factory.kw["bind"]
+        self._postgres = self._engine.dialect.name == "postgresql"
         self._now = clock or (lambda: datetime.now(UTC))
         # The version each thread last wrote, so a step's error handler can release the job it holds.
         self._written = threading.local()
@@ -183,7 +205,7 @@ class Repository:
             return batch_id
         now = self._now()
         stmt = (
-            self._insert(session, Batch)
+            self._insert(Batch)
             .values(name=name, status="active", source_file=source_file, created_at=now, updated_at=now)
             .on_conflict_do_nothing(index_elements=["name"])
         )
@@ -230,8 +252,8 @@ class Repository:
         return self.add_batch_jobs(batch_id, specs, deadline=deadline)[1]
 
     def set_batch_status(self, batch_id: int, status: str, reason: str | None = None) -> None:
-        with self._sessions.begin() as session:
-            session.execute(
+        with self._engine.begin() as connection:
+            connection.execute(
                 update(Batch)
                 .where(Batch.id == batch_id)
                 .values(status=status, stop_reason=reason, updated_at=self._now())
@@ -239,8 +261,8 @@ class Repository:
 
     def stop_batch(self, batch_id: int, reason: str) -> None:
         """Stop a batch (quota exhausted): its jobs stay resumable where they are."""
-        with self._sessions.begin() as session:
-            session.execute(
+        with self._engine.begin() as connection:
+            connection.execute(
                 update(Batch)
                 .where(Batch.id == batch_id, Batch.status == "active")
                 .values(status="stopped", stop_reason=reason, updated_at=self._now())
@@ -249,11 +271,11 @@ class Repository:
     def resume_batch(self, batch_id: int) -> list[int]:
         """Reactivate a stopped batch and wake its parked jobs; return their ids."""
         now = self._now()
-        with self._sessions.begin() as session:
-            session.execute(
+        with self._engine.begin() as connection:
+            connection.execute(
                 update(Batch).where(Batch.id == batch_id).values(status="active", stop_reason=None, updated_at=now)
             )
-            ids = session.scalars(
+            ids = connection.scalars(
                 update(Job)
                 .where(Job.batch_id == batch_id, Job.state.not_in(TERMINAL_STATES), _PARKED)
                 .values(next_wake_at=now, updated_at=now)
@@ -272,9 +294,9 @@ class Repository:
         step loses its lease.
         """
         now = self._now()
-        with self._sessions.begin() as session:
-            session.execute(update(Batch).where(Batch.id == batch_id).values(status="cancelled", updated_at=now))
-            session.execute(
+        with self._engine.begin() as connection:
+            connection.execute(update(Batch).where(Batch.id == batch_id).values(status="cancelled", updated_at=now))
+            connection.execute(
                 update(Job)
                 .where(
                     Job.batch_id == batch_id,
@@ -283,7 +305,7 @@ class Repository:
                 )
                 .values(next_wake_at=now, updated_at=now)
             )
-            ids = session.scalars(
+            ids = connection.scalars(
                 select(Job.id).where(Job.batch_id == batch_id, Job.state.not_in(TERMINAL_STATES))
             ).all()
         return sorted(ids)
@@ -297,11 +319,11 @@ class Repository:
         now = self._now()
         new_deadline = {"deadline_at": deadline.resolve(now)} if deadline is not None else {}
         states = ("failed",) if only_failed else ("failed", "cancelled", "expired", "incomplete")
-        with self._sessions.begin() as session:
-            session.execute(
+        with self._engine.begin() as connection:
+            connection.execute(
                 update(Batch).where(Batch.id == batch_id).values(status="active", stop_reason=None, updated_at=now)
             )
-            ids = session.scalars(
+            ids = connection.scalars(
                 update(Job)
                 .where(Job.batch_id == batch_id, Job.state.in_(states))
                 .values(
@@ -325,22 +347,9 @@ class Repository:
 
     def claim(self, job_id: int, *, now: datetime, lease_until: datetime) -> JobView | None:
         # One statement (the lease and everything the step needs to know): a step's first round trip.
-        batch_of_job = Batch.id == Job.batch_id
-        with self._sessions.begin() as session:
-            row = session.execute(
-                update(Job)
-                .where(
-                    Job.id == job_id,
-                    Job.state.not_in(TERMINAL_STATES),
-                    Job.next_wake_at <= now + _WAKE_TOLERANCE,
-                )
-                .values(version=Job.version + 1, next_wake_at=lease_until, updated_at=now)
-                .returning(
-                    *_JOB_VIEW_COLUMNS,
-                    select(Batch.name).where(batch_of_job).scalar_subquery().label("batch_name"),
-                    select(Batch.status).where(batch_of_job).scalar_subquery().label("batch_status"),
-                )
-                .execution_options(synchronize_session=False)
+        with self._single_statement() as connection:
+            row = connection.execute(
+                _CLAIM, {"job_id": job_id, "due_by": now + _WAKE_TOLERANCE, "lease_until": lease_until, "now": now}
             ).first()
         if row is None:
             return None
@@ -348,7 +357,13 @@ class Repository:
         values["spec"] = JobSpec.from_json(values["spec"])
         return JobView(**values)
 
-    def _cas(self, session: Session, job: JobView, **values: Any) -> int:
+    def _single_statement(self) -> AbstractContextManager[Connection]:
+        """A connection for one statement: on Postgres it commits by itself (no BEGIN and COMMIT round trips)."""
+        if self._postgres:
+            return self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return self._engine.begin()
+
+    def _cas(self, connection: Connection, job: JobView, **values: Any) -> int:
         now = values.setdefault("updated_at", self._now())
         deadline = job.deadline_at
         unfinished = "next_wake_at" in values and values.get("state") not in TERMINAL_STATES
@@ -357,13 +372,10 @@ class Repository:
             # the job is being stopped and waits for its cancel like any other.)
             wake = values["next_wake_at"]
             values["next_wake_at"] = deadline if wake is None else min(wake, deadline)
-        result = session.execute(
-            update(Job)
-            .where(Job.id == job.id, Job.version == job.version)
-            .values(version=job.version + 1, **values)
-            .execution_options(synchronize_session=False)
+        result = connection.execute(
+            update(Job).where(Job.id == job.id, Job.version == job.version).values(version=job.version + 1, **values)
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if result.rowcount != 1:
             raise LeaseLost(f"job {job.id} moved past version {job.version}")
         self._written.job_version = (job.id, job.version + 1)
         return job.version + 1
@@ -377,8 +389,8 @@ class Repository:
         values: dict[str, Any] = {"next_wake_at": next_wake_at}
         if step_retries is not None:
             values["step_retries"] = step_retries
-        with self._sessions.begin() as session:
-            version = self._cas(session, job, **values)
+        with self._engine.begin() as connection:
+            version = self._cas(connection, job, **values)
         return replace(
             job, version=version, step_retries=step_retries if step_retries is not None else job.step_retries
         )
@@ -391,8 +403,8 @@ class Repository:
         looks at the object again. One extra request, never a lost or doubled record.
         """
         now = self._now()
-        with self._sessions.begin() as session:
-            result = session.execute(
+        with self._engine.begin() as connection:
+            result = connection.execute(
                 update(Job)
                 .where(
                     Job.id == job_id,
@@ -401,9 +413,8 @@ class Repository:
                     Job.next_wake_at > now,
                 )
                 .values(next_wake_at=now, updated_at=now)
-                .execution_options(synchronize_session=False)
             )
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        return bool(result.rowcount == 1)
 
     def park(self, job: JobView) -> JobView:
         """Leave the job where it is with no wake-up (its batch is stopped); ``resume_batch`` wakes it."""
@@ -421,13 +432,13 @@ class Repository:
             "estimated_tokens": estimated_tokens,
             "container_id": container,
         }
-        with self._sessions.begin() as session:
-            version = self._cas(session, job, **values)
+        with self._engine.begin() as connection:
+            version = self._cas(connection, job, **values)
         return replace(job, version=version, **values)
 
     def mark_cancel_requested(self, job: JobView, *, reason: str = CANCEL_REQUESTED) -> JobView:
-        with self._sessions.begin() as session:
-            version = self._cas(session, job, error_code=reason)
+        with self._engine.begin() as connection:
+            version = self._cas(connection, job, error_code=reason)
         return replace(job, version=version, error_code=reason)
 
     def record_started(
@@ -459,10 +470,10 @@ class Repository:
         }
         if snapshot.container_id:
             values["container_id"] = snapshot.container_id
-        with self._sessions.begin() as session:
-            version = self._cas(session, job, **values, **wake)
+        with self._engine.begin() as connection:
+            version = self._cas(connection, job, **values, **wake)
             stmt = (
-                self._insert(session, ApiObject)
+                self._insert(ApiObject)
                 .values(
                     job_id=job.id,
                     attempt=job.attempt,
@@ -474,9 +485,9 @@ class Repository:
                 )
                 .on_conflict_do_nothing(index_elements=["api_id"])
             )
-            session.execute(stmt)
+            connection.execute(stmt)
             if snapshot.details:
-                self._store_details(session, self._object_pk(session, snapshot.object_id), snapshot.details)
+                self._store_details(connection, self._object_pk(connection, snapshot.object_id), snapshot.details)
         return replace(job, version=version, **values)
 
     def record_observed(
@@ -495,32 +506,31 @@ class Repository:
             values["next_wake_at"] = reschedule_at
         if rounds is not None:
             values["tool_rounds"] = rounds
-        with self._sessions.begin() as session:
-            version = self._cas(session, job, **values)
-            self._update_object(session, snapshot)
+        with self._engine.begin() as connection:
+            version = self._cas(connection, job, **values)
+            self._update_object(connection, snapshot)
         values.pop("next_wake_at", None)
         return replace(job, version=version, **values)
 
-    def _update_object(self, session: Session, snapshot: ObjectSnapshot, **extra: Any) -> int | None:
+    def _update_object(self, connection: Connection, snapshot: ObjectSnapshot, **extra: Any) -> int | None:
         """Store what ``snapshot`` says of its object (and ``extra`` columns); the object's key, if stored."""
         columns = self._object_columns(snapshot)
         if snapshot.phase is not Phase.DONE and snapshot.usage is None:
             # A look mid-run says little; keep what an earlier answer (a stream's first event) stored.
             columns = {key: columns[key] for key in ("status", "started_at") if columns[key] is not None}
-        object_pk = session.scalar(
+        object_pk = connection.scalar(
             update(ApiObject)
             .where(ApiObject.api_id == snapshot.object_id)
             .values(**columns, **extra)
             .returning(ApiObject.id)
-            .execution_options(synchronize_session=False)
         )
         if snapshot.details:
-            self._store_details(session, object_pk, snapshot.details)
+            self._store_details(connection, object_pk, snapshot.details)
         return object_pk
 
     @staticmethod
-    def _object_pk(session: Session, api_id: str | None) -> int | None:
-        return session.scalar(select(ApiObject.id).where(ApiObject.api_id == api_id))
+    def _object_pk(connection: Connection | Session, api_id: str | None) -> int | None:
+        return connection.scalar(select(ApiObject.id).where(ApiObject.api_id == api_id))
 
     def object_pk(self, api_id: str) -> int | None:
         with self._sessions() as session:
@@ -538,31 +548,33 @@ class Repository:
         return found is not None
 
     def record_tool_results(self, job: JobView, results: list[ToolResult]) -> JobView:
-        with self._sessions.begin() as session:
-            version = self._cas(session, job)
-            object_pk = self._object_pk(session, job.object_id)
-            for result in results:
-                session.add(
-                    ToolInvocation(
-                        job_id=job.id,
-                        object_pk=object_pk,
-                        tool_call_id=result.tool_call_id,
-                        name=result.name,
-                        arguments=result.arguments,
-                        output=result.output,
-                        error=result.error,
-                        outcome=result.outcome,
-                        started_at=result.started_at,
-                        duration_seconds=result.duration_seconds,
-                    )
-                )
+        with self._engine.begin() as connection:
+            version = self._cas(connection, job)
+            object_pk = self._object_pk(connection, job.object_id)
+            rows = [
+                {
+                    "job_id": job.id,
+                    "object_pk": object_pk,
+                    "tool_call_id": result.tool_call_id,
+                    "name": result.name,
+                    "arguments": result.arguments,
+                    "output": result.output,
+                    "error": result.error,
+                    "outcome": result.outcome,
+                    "started_at": result.started_at,
+                    "duration_seconds": result.duration_seconds,
+                }
+                for result in results
+            ]
+            if rows:
+                connection.execute(insert(ToolInvocation), rows)
         return replace(job, version=version)
 
     def record_terminal(self, job: JobView, snapshot: ObjectSnapshot) -> JobView:
         """The object ended at the API: keep what it said and collect its outputs next (state ``collecting``)."""
-        with self._sessions.begin() as session:
-            version = self._cas(session, job, state=JobState.COLLECTING, step_retries=0)
-            self._update_object(session, snapshot)
+        with self._engine.begin() as connection:
+            version = self._cas(connection, job, state=JobState.COLLECTING, step_retries=0)
+            self._update_object(connection, snapshot)
         return replace(job, version=version, state=JobState.COLLECTING, step_retries=0)
 
     def load_snapshot(self, api_id: str) -> ObjectSnapshot | None:
@@ -610,9 +622,9 @@ class Repository:
         return found is not None
 
     def record_details(self, job: JobView, api_id: str, details: list[DetailRecord]) -> JobView:
-        with self._sessions.begin() as session:
-            version = self._cas(session, job, step_retries=0)
-            self._store_details(session, self._object_pk(session, api_id), details)
+        with self._engine.begin() as connection:
+            version = self._cas(connection, job, step_retries=0)
+            self._store_details(connection, self._object_pk(connection, api_id), details)
         return replace(job, version=version, step_retries=0)
 
     def record_finished(
@@ -623,9 +635,9 @@ class Repository:
         The job's usage is summed again over every API object it made, each of which was paid for.
         """
         now = self._now()
-        with self._sessions.begin() as session:
-            object_pk = self._update_object(session, snapshot, finished_recorded_at=now)
-            self._store_messages(session, job.id, object_pk, messages)
+        with self._engine.begin() as connection:
+            object_pk = self._update_object(connection, snapshot, finished_recorded_at=now)
+            self._store_messages(connection, job.id, object_pk, messages)
             job_values: dict[str, Any] = {"state": state, "step_retries": 0, **self._usage_sums(job.id)}
             if retry:
                 job_values.update(
@@ -644,9 +656,9 @@ class Repository:
                 )
                 if job.cancel_requested and state == job.stopped_state:
                     job_values.update(_stop_error(job, snapshot))
-            version = self._cas(session, job, **job_values)
+            version = self._cas(connection, job, **job_values)
             if not retry and job.target_container_id:
-                self._unlock_container(session, job.target_container_id, job.id)
+                self._unlock_container(connection, job.target_container_id, job.id)
         return replace(job, version=version, state=state)
 
     @staticmethod
@@ -662,9 +674,9 @@ class Repository:
 
     def finish_without_object(self, job: JobView, *, state: str, code: str, message: str) -> None:
         now = self._now()
-        with self._sessions.begin() as session:
+        with self._engine.begin() as connection:
             self._cas(
-                session,
+                connection,
                 job,
                 state=state,
                 error_code=code,
@@ -674,9 +686,9 @@ class Repository:
                 **self._usage_sums(job.id),
             )
             if job.target_container_id:
-                self._unlock_container(session, job.target_container_id, job.id)
+                self._unlock_container(connection, job.target_container_id, job.id)
 
-    def _store_details(self, session: Session, object_pk: int | None, details: Iterable[DetailRecord]) -> None:
+    def _store_details(self, connection: Connection, object_pk: int | None, details: Iterable[DetailRecord]) -> None:
         """A statement per kind of detail, however many there are (one round trip each)."""
         steps = [{"object_pk": object_pk, **_step_values(d)} for d in details if isinstance(d, StepRecord)]
         items = [
@@ -692,14 +704,14 @@ class Repository:
             if isinstance(d, OutputItemRecord)
         ]
         if steps:
-            insert = self._insert(session, AssistantRunStep)
-            session.execute(insert.on_conflict_do_nothing(index_elements=["api_step_id"]), steps)
+            insert = self._insert(AssistantRunStep)
+            connection.execute(insert.on_conflict_do_nothing(index_elements=["api_step_id"]), steps)
         if items:
-            insert = self._insert(session, ResponseOutputItem)
-            session.execute(insert.on_conflict_do_nothing(index_elements=["object_pk", "position"]), items)
+            insert = self._insert(ResponseOutputItem)
+            connection.execute(insert.on_conflict_do_nothing(index_elements=["object_pk", "position"]), items)
 
     def _store_messages(
-        self, session: Session, job_id: int, object_pk: int | None, messages: list[MessageRecord]
+        self, connection: Connection, job_id: int, object_pk: int | None, messages: list[MessageRecord]
     ) -> None:
         rows = [
             {
@@ -714,8 +726,8 @@ class Repository:
             for message in messages
         ]
         if rows:
-            insert = self._insert(session, Message)
-            session.execute(insert.on_conflict_do_nothing(index_elements=["api_message_id"]), rows)
+            insert = self._insert(Message)
+            connection.execute(insert.on_conflict_do_nothing(index_elements=["api_message_id"]), rows)
 
     @staticmethod
     def _object_columns(snapshot: ObjectSnapshot) -> dict[str, Any]:
@@ -743,19 +755,19 @@ class Repository:
     # -- container locks (one active API object per thread or conversation) ----------------------
 
     def try_lock_container(self, container_id: str, job_id: int) -> bool:
-        with self._sessions.begin() as session:
-            session.execute(
-                self._insert(session, ContainerLock)
+        with self._engine.begin() as connection:
+            connection.execute(
+                self._insert(ContainerLock)
                 .values(container_id=container_id, job_id=job_id, acquired_at=self._now())
                 .on_conflict_do_nothing(index_elements=["container_id"])
             )
-            holder = session.scalar(select(ContainerLock.job_id).where(ContainerLock.container_id == container_id))
+            holder = connection.scalar(select(ContainerLock.job_id).where(ContainerLock.container_id == container_id))
             if holder == job_id:
                 return True
             # A lock whose holder already finished is stale (it crashed before unlocking): take it over.
-            holder_state = session.scalar(select(Job.state).where(Job.id == holder))
+            holder_state = connection.scalar(select(Job.state).where(Job.id == holder))
             if holder_state is None or holder_state in TERMINAL_STATES:
-                session.execute(
+                connection.execute(
                     update(ContainerLock)
                     .where(ContainerLock.container_id == container_id, ContainerLock.job_id == holder)
                     .values(job_id=job_id, acquired_at=self._now())
@@ -764,8 +776,8 @@ class Repository:
             return False
 
     @staticmethod
-    def _unlock_container(session: Session, container_id: str, job_id: int) -> None:
-        session.execute(
+    def _unlock_container(connection: Connection, container_id: str, job_id: int) -> None:
+        connection.execute(
             delete(ContainerLock).where(ContainerLock.container_id == container_id, ContainerLock.job_id == job_id)
         )
 
@@ -781,14 +793,14 @@ class Repository:
         ``FOR UPDATE SKIP LOCKED`` (ignored on SQLite, which serialises writers) lets several sweepers
         run at once without re-driving the same job twice.
         """
-        with self._sessions.begin() as session:
+        with self._engine.begin() as connection:
             candidates = select(Job.id).where(Job.state.not_in(TERMINAL_STATES), Job.next_wake_at < now - grace)
             if starting is not None:
                 candidates = candidates.where((Job.state == "pending") if starting else (Job.state != "pending"))
             candidates = candidates.order_by(Job.next_wake_at).limit(limit).with_for_update(skip_locked=True)
-            ids = list(session.scalars(candidates).all())
+            ids = list(connection.scalars(candidates).all())
             if ids:
-                session.execute(update(Job).where(Job.id.in_(ids)).values(next_wake_at=now))
+                connection.execute(update(Job).where(Job.id.in_(ids)).values(next_wake_at=now))
         return ids
 
     # -- reading ----------------------------------------------------------------------------------
@@ -865,10 +877,8 @@ class Repository:
                 stmt = stmt.where(Job.batch_id == batch_id)
             return list(session.scalars(stmt).all())
 
-    @staticmethod
-    def _insert(session: Session, table: Any) -> Any:
-        dialect = session.get_bind().dialect.name
-        return pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+    def _insert(self, table: Any) -> Any:
+        return pg_insert(table) if self._postgres else sqlite_insert(table)
 
 
 def _plain_rows(result: CursorResult[Any]) -> list[tuple[Any, ...]]:
