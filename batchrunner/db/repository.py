@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, CursorResult, Engine, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, CursorResult, Engine, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,6 +29,7 @@ from batchrunner.backend.base import (
     UsageRecord,
     is_retryable_failure,
 )
+from batchrunner.db import step_statements as statements
 from batchrunner.db.job_rows import rows_of
 from batchrunner.db.models import (
     ApiObject,
@@ -36,7 +37,6 @@ from batchrunner.db.models import (
     Batch,
     ContainerLock,
     Job,
-    Message,
     ResponseOutputItem,
     ToolInvocation,
 )
@@ -363,7 +363,9 @@ class Repository:
             return self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         return self._engine.begin()
 
-    def _cas(self, connection: Connection, job: JobView, **values: Any) -> int:
+    def _cas(self, connection: Connection, job: JobView, *, sum_usage: bool = False, **values: Any) -> int:
+        """Write ``values`` to the job at the version this step holds (``LeaseLost`` if it moved on);
+        ``sum_usage`` also sets its token counts to the sums over its API objects."""
         now = values.setdefault("updated_at", self._now())
         deadline = job.deadline_at
         unfinished = "next_wake_at" in values and values.get("state") not in TERMINAL_STATES
@@ -372,9 +374,9 @@ class Repository:
             # the job is being stopped and waits for its cancel like any other.)
             wake = values["next_wake_at"]
             values["next_wake_at"] = deadline if wake is None else min(wake, deadline)
-        result = connection.execute(
-            update(Job).where(Job.id == job.id, Job.version == job.version).values(version=job.version + 1, **values)
-        )
+        statement = statements.job_compare_and_set(statements.columns_of(values), sum_usage=sum_usage)
+        where = {statements.JOB_ID: job.id, statements.VERSION: job.version, statements.NEW_VERSION: job.version + 1}
+        result = connection.execute(statement, statements.parameters(values, **where))
         if result.rowcount != 1:
             raise LeaseLost(f"job {job.id} moved past version {job.version}")
         self._written.job_version = (job.id, job.version + 1)
@@ -461,7 +463,6 @@ class Repository:
         self, job: JobView, snapshot: ObjectSnapshot, *, round_: int, reschedule_at: datetime | None
     ) -> JobView:
         now = self._now()
-        wake = {"next_wake_at": reschedule_at} if reschedule_at is not None else {}
         values: dict[str, Any] = {
             "state": JobState.RUNNING,
             "object_id": snapshot.object_id,
@@ -470,22 +471,19 @@ class Repository:
         }
         if snapshot.container_id:
             values["container_id"] = snapshot.container_id
+        wake: dict[str, Any] = {"next_wake_at": reschedule_at} if reschedule_at is not None else {}
         with self._engine.begin() as connection:
             version = self._cas(connection, job, **values, **wake)
-            stmt = (
-                self._insert(ApiObject)
-                .values(
-                    job_id=job.id,
-                    attempt=job.attempt,
-                    round=round_,
-                    backend=snapshot.backend,
-                    kind=snapshot.kind,
-                    recorded_at=now,
-                    **self._object_columns(snapshot),
-                )
-                .on_conflict_do_nothing(index_elements=["api_id"])
-            )
-            connection.execute(stmt)
+            row = {
+                "job_id": job.id,
+                "attempt": job.attempt,
+                "round": round_,
+                "backend": snapshot.backend,
+                "kind": snapshot.kind,
+                "recorded_at": now,
+                **self._object_columns(snapshot),
+            }
+            connection.execute(statements.insert_api_object(self._postgres), row)
             if snapshot.details:
                 self._store_details(connection, self._object_pk(connection, snapshot.object_id), snapshot.details)
         return replace(job, version=version, **values)
@@ -518,11 +516,10 @@ class Repository:
         if snapshot.phase is not Phase.DONE and snapshot.usage is None:
             # A look mid-run says little; keep what an earlier answer (a stream's first event) stored.
             columns = {key: columns[key] for key in ("status", "started_at") if columns[key] is not None}
-        object_pk = connection.scalar(
-            update(ApiObject)
-            .where(ApiObject.api_id == snapshot.object_id)
-            .values(**columns, **extra)
-            .returning(ApiObject.id)
+        values = {**columns, **extra}
+        statement = statements.object_update(statements.columns_of(values))
+        object_pk: int | None = connection.scalar(
+            statement, statements.parameters(values, **{statements.API_ID: snapshot.object_id})
         )
         if snapshot.details:
             self._store_details(connection, object_pk, snapshot.details)
@@ -530,7 +527,7 @@ class Repository:
 
     @staticmethod
     def _object_pk(connection: Connection | Session, api_id: str | None) -> int | None:
-        return connection.scalar(select(ApiObject.id).where(ApiObject.api_id == api_id))
+        return connection.scalar(statements.OBJECT_KEY, {statements.API_ID: api_id})
 
     def object_pk(self, api_id: str) -> int | None:
         with self._sessions() as session:
@@ -567,7 +564,7 @@ class Repository:
                 for result in results
             ]
             if rows:
-                connection.execute(insert(ToolInvocation), rows)
+                connection.execute(statements.INSERT_TOOL_INVOCATIONS, rows)
         return replace(job, version=version)
 
     def record_terminal(self, job: JobView, snapshot: ObjectSnapshot) -> JobView:
@@ -638,7 +635,7 @@ class Repository:
         with self._engine.begin() as connection:
             object_pk = self._update_object(connection, snapshot, finished_recorded_at=now)
             self._store_messages(connection, job.id, object_pk, messages)
-            job_values: dict[str, Any] = {"state": state, "step_retries": 0, **self._usage_sums(job.id)}
+            job_values: dict[str, Any] = {"state": state, "step_retries": 0}
             if retry:
                 job_values.update(
                     next_wake_at=now,
@@ -656,21 +653,10 @@ class Repository:
                 )
                 if job.cancel_requested and state == job.stopped_state:
                     job_values.update(_stop_error(job, snapshot))
-            version = self._cas(connection, job, **job_values)
+            version = self._cas(connection, job, sum_usage=True, **job_values)
             if not retry and job.target_container_id:
                 self._unlock_container(connection, job.target_container_id, job.id)
         return replace(job, version=version, state=state)
-
-    @staticmethod
-    def _usage_sums(job_id: int) -> dict[str, Any]:
-        def total(column: Any) -> Any:
-            return select(func.coalesce(func.sum(column), 0)).where(ApiObject.job_id == job_id).scalar_subquery()
-
-        return {
-            "prompt_tokens": total(ApiObject.prompt_tokens),
-            "completion_tokens": total(ApiObject.completion_tokens),
-            "total_tokens": total(ApiObject.total_tokens),
-        }
 
     def finish_without_object(self, job: JobView, *, state: str, code: str, message: str) -> None:
         now = self._now()
@@ -683,7 +669,7 @@ class Repository:
                 error_message=message,
                 next_wake_at=None,
                 finished_at=now,
-                **self._usage_sums(job.id),
+                sum_usage=True,
             )
             if job.target_container_id:
                 self._unlock_container(connection, job.target_container_id, job.id)
@@ -704,11 +690,9 @@ class Repository:
             if isinstance(d, OutputItemRecord)
         ]
         if steps:
-            insert = self._insert(AssistantRunStep)
-            connection.execute(insert.on_conflict_do_nothing(index_elements=["api_step_id"]), steps)
+            connection.execute(statements.insert_steps(self._postgres), steps)
         if items:
-            insert = self._insert(ResponseOutputItem)
-            connection.execute(insert.on_conflict_do_nothing(index_elements=["object_pk", "position"]), items)
+            connection.execute(statements.insert_output_items(self._postgres), items)
 
     def _store_messages(
         self, connection: Connection, job_id: int, object_pk: int | None, messages: list[MessageRecord]
@@ -726,8 +710,7 @@ class Repository:
             for message in messages
         ]
         if rows:
-            insert = self._insert(Message)
-            connection.execute(insert.on_conflict_do_nothing(index_elements=["api_message_id"]), rows)
+            connection.execute(statements.insert_messages(self._postgres), rows)
 
     @staticmethod
     def _object_columns(snapshot: ObjectSnapshot) -> dict[str, Any]:
