@@ -1,12 +1,14 @@
-"""The simulator as an ASGI (Starlette) app: /v1 is the Assistants, Responses and Conversations APIs,
-/_sim has its stats.
+"""The simulator as an ASGI (Starlette) app: /v1 is the Assistants, Responses, Conversations, Files and
+Batch APIs, /_sim has its stats.
 
 Every /v1 request goes through the same pipeline: match the route, draw its faults, check the
 `OpenAI-Beta` header (Assistants routes only), the quota and the requests-per-minute budget, then run
 the handler under the store lock. Sleeps for slow responses happen outside the lock. A streamed run or
 response (`"stream": true`) takes the same path; its 200 is then a `text/event-stream` of its events
-(see `streaming` and `responses.streaming`). Responses and Conversations replies also carry
-`openai-processing-ms`, and never the Assistants-only `openai-poll-after-ms`.
+(see `streaming` and `responses.streaming`). Replies of every API but Assistants also carry
+`openai-processing-ms`, and never the Assistants-only `openai-poll-after-ms`. A file upload's
+multipart body is decoded by `multipart`; a file's content is answered as raw bytes. A flex request
+that meets a capacity shortage is answered before the rate limits are consulted (see `responses.tiers`).
 """
 
 from __future__ import annotations
@@ -28,15 +30,21 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from batchrunner.simulator import lifecycle
+from batchrunner.simulator.batches import handlers as batches_handlers
+from batchrunner.simulator.batches import lifecycle as batches_lifecycle
 from batchrunner.simulator.config import SimConfig
 from batchrunner.simulator.errors import APIError, DroppedConnection, invalid_url, server_error
 from batchrunner.simulator.faults import NO_FAULT, FaultPlan, draw_faults
+from batchrunner.simulator.files import handlers as files_handlers
+from batchrunner.simulator.files.handlers import ContentReply
 from batchrunner.simulator.handlers import ROUTES, Call, Reply
 from batchrunner.simulator.metering import metered_model
+from batchrunner.simulator.multipart import is_multipart, parse_form
 from batchrunner.simulator.ratelimit import RateLimiters
 from batchrunner.simulator.responses import handlers as responses_handlers
 from batchrunner.simulator.responses import lifecycle as responses_lifecycle
 from batchrunner.simulator.responses.replies import ResponsesReply
+from batchrunner.simulator.responses.tiers import asks_flex_capacity, draw_flex_shortage
 from batchrunner.simulator.router import Route as ApiRoute
 from batchrunner.simulator.router import Router
 from batchrunner.simulator.state import Store
@@ -55,16 +63,20 @@ PROCESSING_MS = (15, 250)
 
 @dataclass(frozen=True)
 class Endpoint:
-    """A route's handler and the API it belongs to ("assistants" or "responses")."""
+    """A route's handler and the API it belongs to ("assistants", "responses", "files" or "batches")."""
 
-    handler: Callable[[Call], Reply | ResponsesReply]
+    handler: Callable[[Call], Reply | ResponsesReply | ContentReply]
     api: str
 
 
 def _endpoints() -> list[tuple[str, str, Endpoint]]:
-    assistants = [(method, path, Endpoint(handler, "assistants")) for method, path, handler in ROUTES]
-    responses = [(method, path, Endpoint(handler, "responses")) for method, path, handler in responses_handlers.ROUTES]
-    return assistants + responses
+    tables: list[tuple[str, tuple[tuple[str, str, Callable[[Call], Reply | ResponsesReply | ContentReply]], ...]]] = [
+        ("assistants", ROUTES),
+        ("responses", responses_handlers.ROUTES),
+        ("files", files_handlers.ROUTES),
+        ("batches", batches_handlers.ROUTES),
+    ]
+    return [(method, path, Endpoint(handler, api)) for api, table in tables for method, path, handler in table]
 
 
 @dataclass
@@ -89,6 +101,7 @@ class Outcome:
     drop: bool = False
     stream: EventSource | None = None
     model: str | None = None  # the model whose limits metered the request (see `metering`)
+    content: ContentReply | None = None  # a file's raw bytes instead of a JSON body
 
 
 class Simulator:
@@ -125,7 +138,7 @@ class Simulator:
             elif faults.kind != "none" and not faults.after_work:
                 outcome, name = self._fault(faults), route.name
             else:
-                outcome, name = self._serve(route, pending.params, query, headers, raw), route.name
+                outcome, name = self._serve(route, pending, query, headers, raw), route.name
                 if faults.kind != "none":
                     if outcome.stream is not None:  # the work is done, but the client will not see it
                         outcome.stream.close()
@@ -134,7 +147,7 @@ class Simulator:
             outcome.headers.update(self.limiters.for_model(outcome.model).headers())
             digest = hashlib.sha256(f"{self.config.seed}:{pending.number}".encode()).hexdigest()
             outcome.headers["x-request-id"] = f"req_{digest[:32]}"
-            if route is not None and route.handler.api == "responses":
+            if route is not None and route.handler.api != "assistants":
                 outcome.headers.setdefault("openai-processing-ms", str(self._processing_ms(pending.number)))
             return outcome
 
@@ -151,18 +164,26 @@ class Simulator:
     def _serve(
         self,
         route: ApiRoute[Endpoint],
-        params: dict[str, str],
+        pending: Pending,
         query: Mapping[str, str],
         headers: Mapping[str, str],
         raw: bytes,
     ) -> Outcome:
         model: str | None = None
+        params = pending.params
         try:
             endpoint = route.handler
             beta = headers.get("openai-beta", "")
             if endpoint.api == "assistants" and self.config.require_beta_header and "assistants=v2" not in beta:
                 raise APIError(400, BETA_MESSAGE, code="invalid_beta")
-            body = _decode(raw)
+            content_type = headers.get("content-type", "")
+            body = parse_form(content_type, raw) if is_multipart(content_type) else _decode(raw)
+            if route.name == "POST /v1/responses" and asks_flex_capacity(self.config, body):
+                try:
+                    draw_flex_shortage(self.config, pending.number)
+                except APIError as shortage:
+                    self.stats.record_flex_unavailable()
+                    return _error(shortage)
             model = metered_model(route.name, params, body, self.store)
             model = model if model in self.config.limited_models else None  # others share the default
             limiter = self.limiters.for_model(model)
@@ -170,6 +191,8 @@ class Simulator:
             limiter.admit_request()
             reply = endpoint.handler(Call(self.store, limiter, self.stats, params, query, body))
             self.stats.record_metered(model, limited=False)
+            if isinstance(reply, ContentReply):
+                return Outcome(200, {}, dict(reply.headers), model=model, content=reply)
             return Outcome(200, reply.body, dict(reply.headers), stream=reply.stream, model=model)
         except APIError as error:
             if error.status == 429:
@@ -181,7 +204,7 @@ class Simulator:
             return _error(server_error(500))
 
     def stats_snapshot(self) -> dict[str, Any]:
-        """The /_sim/stats body, with every run and response advanced to now."""
+        """The /_sim/stats body, with every run, response and batch advanced to now."""
         with self.store.lock:
             for run in self.store.runs.values():
                 lifecycle.advance(self.store, run)
@@ -191,7 +214,10 @@ class Simulator:
                 record = responses_lifecycle.find_response(self.store, response_id)
                 if record is not None and record.active:
                     active_responses += 1
-            return self.stats.snapshot(active, active_responses)
+            for batch in self.store.batches.values():
+                batches_lifecycle.advance(self.store, batch)
+            active_batches = sum(1 for batch in self.store.batches.values() if batch.active)
+            return self.stats.snapshot(active, active_responses, active_batches)
 
     def reset_stats(self) -> None:
         with self.store.lock:
@@ -246,6 +272,8 @@ def create_app(config: SimConfig | None = None) -> Starlette:
             return DropConnection()
         if outcome.stream is not None:
             return EventStreamResponse(outcome.stream, outcome.headers, simulator.stopping)
+        if outcome.content is not None:
+            return Response(outcome.content.content, 200, outcome.headers, media_type=outcome.content.media_type)
         return JSONResponse(outcome.body, outcome.status, headers=outcome.headers)
 
     async def stats(request: Request) -> Response:

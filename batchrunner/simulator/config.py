@@ -1,7 +1,8 @@
 """Knobs of the API simulator: timing, limits, injected faults and the clock.
 
 The run knobs (durations, failure rates) drive Assistants runs and Responses alike; the `response_*`
-and `background_requires_store` knobs only concern the Responses API.
+and `background_requires_store` knobs only concern the Responses API. The cost-lane knobs shape flex
+(`flex_*`), the background discount windows (`background_window_slowdown`) and the Batch API (`batch_*`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from batchrunner.lanes import DEFAULT_FLEX_MODELS
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,22 @@ class SimConfig:
     # The English background guide rejects `background` with `store: false`; the newer localized
     # guides accept it and drop the response after about 10 minutes. False models the newer text.
     background_requires_store: bool = True
+    # The models that accept `service_tier: "flex"` (others get a 400), and the share of flex requests
+    # answered 429 resource_unavailable (a capacity shortage, not a rate limit).
+    flex_models: frozenset[str] = DEFAULT_FLEX_MODELS
+    flex_unavailable_rate: float = 0.0
+    # How many times longer a background response with completion_window "2h" or "8h" takes.
+    background_window_slowdown: float = 3.0
+    # Batch API: validating lasts `batch_validating_s`; lines are answered one per `batch_line_s`;
+    # finalizing (and cancelling) lasts `batch_finalizing_s`; a batch expires `batch_window_s` after
+    # its creation (24h, as the API's only completion window). `batch_line_fail_rate` of lines answer
+    # 500 server_error; `batch_expire_rate` of batches are too slow to finish within their window.
+    batch_validating_s: float = 5.0
+    batch_line_s: float = 1.0
+    batch_finalizing_s: float = 5.0
+    batch_window_s: float = 86_400.0
+    batch_line_fail_rate: float = 0.0
+    batch_expire_rate: float = 0.0
 
     def __post_init__(self) -> None:
         if self.run_duration_min_s < 0 or self.run_duration_max_s < self.run_duration_min_s:
@@ -57,6 +76,9 @@ class SimConfig:
             "fault_drop_rate",
             "fault_slow_rate",
             "response_incomplete_rate",
+            "flex_unavailable_rate",
+            "batch_line_fail_rate",
+            "batch_expire_rate",
         )
         for name in rates:
             if not 0.0 <= getattr(self, name) <= 1.0:
@@ -71,6 +93,16 @@ class SimConfig:
             raise ValueError("fault_slow_seconds must be >= 0 and run_expiry_s > 0")
         if self.response_retention_s <= 0:
             raise ValueError("response_retention_s must be > 0")
+        if self.background_window_slowdown < 1.0:
+            raise ValueError("background_window_slowdown must be >= 1")
+        for name in ("batch_validating_s", "batch_line_s", "batch_finalizing_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        if self.batch_window_s <= 0:
+            raise ValueError("batch_window_s must be > 0")
+        if isinstance(self.flex_models, str) or not all(isinstance(m, str) and m for m in self.flex_models):
+            raise ValueError("flex_models must be a collection of model names")
+        object.__setattr__(self, "flex_models", frozenset(self.flex_models))
         for model, rpm, tpm in self.model_limits:
             if not model or rpm < 0 or tpm < 0:
                 raise ValueError(f"model_limits: need a model name and limits >= 0, got {(model, rpm, tpm)!r}")

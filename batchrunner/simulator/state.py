@@ -1,7 +1,7 @@
 """The simulator's object store: ids, lookups, and creation of assistants, threads and messages.
 
-It also holds the Responses API's responses and conversations; the `responses` package creates
-and looks them up.
+It also holds the Responses API's responses and conversations, and the files and batches of the
+Files and Batch APIs; the `responses`, `files` and `batches` packages create and look them up.
 
 One `Store` holds everything; callers hold `store.lock` for the whole of a request, because the
 ASGI server and the in-process transport may call in from several threads at once.
@@ -14,9 +14,11 @@ import random
 import threading
 from typing import Any
 
+from batchrunner.simulator.batches.records import BatchRecord
 from batchrunner.simulator.catalogue import BUILTIN_ASSISTANTS, BUILTIN_THREADS, CATALOGUE_CREATED_AT
 from batchrunner.simulator.config import SimConfig
 from batchrunner.simulator.errors import not_found
+from batchrunner.simulator.files.records import FileRecord
 from batchrunner.simulator.records import Assistant, Message, Run, Step, Thread
 from batchrunner.simulator.request_bodies import AssistantSpec, ThreadSpec
 from batchrunner.simulator.request_parts import MessageSpec
@@ -36,6 +38,8 @@ class Store:
         self.steps: dict[str, Step] = {}
         self.responses: dict[str, ResponseRecord] = {}
         self.conversations: dict[str, Conversation] = {}
+        self.files: dict[str, FileRecord] = {}
+        self.batches: dict[str, BatchRecord] = {}
         self._counters: dict[str, int] = {}
         self._load_catalogue()
 

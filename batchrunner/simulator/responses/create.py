@@ -8,6 +8,7 @@ from batchrunner.simulator.responses.lifecycle import UNSTORED_RETENTION_S, star
 from batchrunner.simulator.responses.plan import draw_plan
 from batchrunner.simulator.responses.records import ResponseRecord
 from batchrunner.simulator.responses.request import ResponseSpec
+from batchrunner.simulator.responses.tiers import window_slowdown
 from batchrunner.simulator.state import Store
 
 
@@ -20,6 +21,10 @@ def create_response(store: Store, spec: ResponseSpec, context: Context) -> Respo
     response_id = store.new_id("resp")
     input_items = store_items(store, spec.input)
     plan = draw_plan(store, response_id, spec.settings, spec.background, context.user_text, context.tool_results)
+    slowdown = window_slowdown(store.config, spec.settings.background_options)
+    plan.queue_seconds *= slowdown
+    plan.work_seconds *= slowdown
+    plan.answer_seconds *= slowdown
     now = store.now()
     retention = store.config.response_retention_s if spec.store else UNSTORED_RETENTION_S
     record = ResponseRecord(

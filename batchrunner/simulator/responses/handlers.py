@@ -19,6 +19,7 @@ from batchrunner.simulator.responses.create import create_response as new_respon
 from batchrunner.simulator.responses.replies import ResponsesReply, query_bool, query_int
 from batchrunner.simulator.responses.request import parse_create_response
 from batchrunner.simulator.responses.streaming import ResponseStream
+from batchrunner.simulator.responses.tiers import check_flex_model
 
 STORE_REQUIRED_MESSAGE = "Background responses require 'store' to be true; stateless background requests are rejected."
 NOT_STREAMED_MESSAGE = "This response was not created with 'stream': true, so it cannot be streamed."
@@ -27,6 +28,7 @@ NOT_STREAMED_MESSAGE = "This response was not created with 'stream': true, so it
 def create_response(call: Call) -> ResponsesReply:
     spec = parse_create_response(call.body)
     store = call.store
+    check_flex_model(store.config, spec.settings.model, spec.settings.service_tier)
     if spec.background and not spec.store and store.config.background_requires_store:
         raise invalid(STORE_REQUIRED_MESSAGE, "store")
     context = resolve_context(store, spec)

@@ -51,6 +51,8 @@ class ResponseSettings:
     safety_identifier: str | None
     prompt_cache_key: str | None
     user: str | None
+    # Echoed when the request sent it (the SDK's Response type has the field; the spec does not yet).
+    background_options: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -74,6 +76,8 @@ class ResponseSettings:
         }
         if self.user is not None:  # the schema types `user` as a plain string: absent rather than null
             body["user"] = self.user
+        if self.background_options is not None:
+            body["background_options"] = self.background_options
         return body
 
 

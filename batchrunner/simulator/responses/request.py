@@ -14,6 +14,7 @@ from typing import Any
 from batchrunner.simulator.errors import APIError, invalid
 from batchrunner.simulator.responses.items import parse_input, reject_unknown
 from batchrunner.simulator.responses.records import ResponseSettings
+from batchrunner.simulator.responses.tiers import check_background_options, parse_background_options
 from batchrunner.simulator.validation import (
     NAME_PATTERN,
     check_enum,
@@ -186,7 +187,7 @@ def _check_ignored(body: dict[str, Any]) -> None:
     """The fields the simulator accepts without modelling them: only their JSON types are checked."""
     for index, value in enumerate(get_array(body, "include") or []):
         check_enum(value, param_path("include", index), INCLUDE_VALUES)
-    for key in ("stream_options", "prompt", "prompt_cache_options", "moderation", "background_options"):
+    for key in ("stream_options", "prompt", "prompt_cache_options", "moderation"):
         if body.get(key) is not None:
             expect_object(body[key], key)
     get_array(body, "context_management", min_items=1)
@@ -204,6 +205,8 @@ def parse_create_response(raw: Any) -> ResponseSpec:
     previous_response_id = get_string(body, "previous_response_id")
     conversation_id = parse_conversation(body)
     _check_ignored(body)
+    tier = get_enum(body, "service_tier", "", SERVICE_TIERS)
+    background_options = parse_background_options(body)
     settings = ResponseSettings(
         model=str(get_string(body, "model", nullable=False)),
         instructions=get_string(body, "instructions"),
@@ -218,11 +221,12 @@ def parse_create_response(raw: Any) -> ResponseSpec:
         reasoning=parse_reasoning(body),
         metadata=get_metadata(body) or {},
         truncation=get_enum(body, "truncation", "", ("auto", "disabled")) or "disabled",
-        service_tier=_shown_tier(get_enum(body, "service_tier", "", SERVICE_TIERS)),
+        service_tier=_shown_tier(tier),
         top_logprobs=get_integer(body, "top_logprobs", minimum=0, maximum=20) or 0,
         safety_identifier=get_string(body, "safety_identifier", max_length=64),
         prompt_cache_key=get_string(body, "prompt_cache_key"),
         user=get_string(body, "user", nullable=False),
+        background_options=background_options,
     )
     spec = ResponseSpec(
         settings=settings,
@@ -234,6 +238,7 @@ def parse_create_response(raw: Any) -> ResponseSpec:
         stream=bool(get_boolean(body, "stream", nullable=True)),
     )
     _check_combination(spec)
+    check_background_options(background_options, background=background, stream=spec.stream, tier=tier)
     return spec
 
 

@@ -81,6 +81,7 @@ def test_body_that_is_not_json_is_a_400(rsim: RSim) -> None:
 def test_fields_the_simulator_does_not_model_are_accepted(rsim: RSim) -> None:
     """Valid fields such as include, user, prompt_cache_key and stream_options are accepted and echoed where shown."""
     body = rsim.create(
+        model="o4-mini",  # a model that offers flex
         input=[
             {
                 "type": "message",
