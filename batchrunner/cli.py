@@ -10,6 +10,7 @@ from typing import Any, TextIO, cast
 import click
 
 from batchrunner.deadlines import Deadline, parse_deadline
+from batchrunner.lanes import Lane, LanePolicy
 from batchrunner.settings import Settings
 
 
@@ -81,6 +82,17 @@ def _deadline_option(ctx: click.Context, param: click.Parameter, value: str | No
 
 
 _DEADLINE = click.option("--deadline", callback=_deadline_option, help=_DEADLINE_HELP)
+_LANE = click.option(
+    "--lane",
+    type=click.Choice(["auto", "standard", "background-2h", "background-8h", "flex"]),
+    default="auto",
+    show_default=True,
+    help="Cost lane of Responses jobs whose line names none; auto: the cheapest that meets the job's deadline.",
+)
+
+
+def _lane_policy(settings: Settings, lane: str) -> LanePolicy:
+    return LanePolicy(default=Lane(lane), flex_models=frozenset(settings.flex_models))
 
 
 @main.command()
@@ -90,6 +102,7 @@ _DEADLINE = click.option("--deadline", callback=_deadline_option, help=_DEADLINE
 @click.option("--assistants", "assistants_file", type=click.Path(dir_okay=False), help=_ASSISTANTS_HELP)
 @click.option("--backend", type=click.Choice(["responses", "assistants"]), help=_BACKEND_HELP)
 @_DEADLINE
+@_LANE
 @click.option(
     "--progress/--no-progress",
     default=None,
@@ -102,6 +115,7 @@ def enqueue(
     assistants_file: str | None,
     backend: str | None,
     deadline: Deadline | None,
+    lane: str,
     progress: bool | None,
 ) -> None:
     """Validate FILE and hand its jobs to the workers (again: only jobs the batch does not hold)."""
@@ -124,6 +138,7 @@ def enqueue(
             default_backend=settings.backend,
             assistants_file=settings.assistants_file or None,
             deadline=deadline,
+            lanes=_lane_policy(settings, lane),
             progress=progress,
         )
     except JobFileError as error:
@@ -154,6 +169,7 @@ def enqueue(
 @click.option("--assistants", "assistants_file", type=click.Path(dir_okay=False), help=_ASSISTANTS_HELP)
 @click.option("--backend", type=click.Choice(["responses", "assistants"]), help=_BACKEND_HELP)
 @_DEADLINE
+@_LANE
 def run(
     file: str,
     batch_name: str | None,
@@ -163,6 +179,7 @@ def run(
     assistants_file: str | None,
     backend: str | None,
     deadline: Deadline | None,
+    lane: str,
 ) -> None:
     """Run FILE to the end in this process (in-process broker and worker threads)."""
     from batchrunner.embedded import run_file
@@ -180,6 +197,7 @@ def run(
             seed=seed,
             show_progress=progress,
             deadline=deadline,
+            lanes=_lane_policy(settings, lane),
         )
     except JobFileError as error:
         raise _job_file_error(error) from None
@@ -254,6 +272,15 @@ def results(batch: str, output: TextIO) -> None:
     type=float,
     help="Seconds a stored response stays retrievable (then 404).",
 )
+@click.option("--flex-models", help="Comma-separated models that accept service_tier flex (default: the flex guide's).")
+@click.option("--flex-unavailable-rate", default=0.0, type=float, help="Share of flex requests answered 429.")
+@click.option("--background-window-slowdown", default=3.0, show_default=True, type=float, help="2h/8h windows run N x.")
+@click.option("--batch-validating", default=5.0, show_default=True, type=float, help="Seconds a batch validates.")
+@click.option("--batch-line", default=1.0, show_default=True, type=float, help="Seconds per batch line answered.")
+@click.option("--batch-finalizing", default=5.0, show_default=True, type=float, help="Seconds finalizing/cancelling.")
+@click.option("--batch-window", default=86_400.0, show_default=True, type=float, help="Seconds before a batch expires.")
+@click.option("--batch-line-fail-rate", default=0.0, type=float, help="Share of batch lines answered 500.")
+@click.option("--batch-expire-rate", default=0.0, type=float, help="Share of batches too slow for their window.")
 def simulate(
     host: str,
     port: int,
@@ -273,8 +300,17 @@ def simulate(
     fault_slow_seconds: float,
     incomplete_rate: float,
     response_retention: float,
+    flex_models: str | None,
+    flex_unavailable_rate: float,
+    background_window_slowdown: float,
+    batch_validating: float,
+    batch_line: float,
+    batch_finalizing: float,
+    batch_window: float,
+    batch_line_fail_rate: float,
+    batch_expire_rate: float,
 ) -> None:
-    """Serve the API simulator (Responses and Assistants, under /v1) until interrupted."""
+    """Serve the API simulator (Responses, Assistants, Files and Batches, under /v1) until interrupted."""
     from batchrunner.simulator.config import SimConfig, parse_model_limits
     from batchrunner.simulator.server import serve
 
@@ -282,24 +318,39 @@ def simulate(
         limits = parse_model_limits(model_limits)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--model-limits") from None
-    config = SimConfig(
-        seed=seed,
-        run_duration_min_s=run_min,
-        run_duration_max_s=run_max,
-        poll_after_ms=poll_after_ms,
-        rpm=rpm,
-        tpm=tpm,
-        model_limits=limits,
-        quota_tokens=quota_tokens,
-        run_fail_rate_limit_rate=fail_rate_limit_rate,
-        run_fail_server_error_rate=fail_server_error_rate,
-        fault_5xx_rate=fault_5xx_rate,
-        fault_drop_rate=fault_drop_rate,
-        fault_slow_rate=fault_slow_rate,
-        fault_slow_seconds=fault_slow_seconds,
-        response_incomplete_rate=incomplete_rate,
-        response_retention_s=response_retention,
-    )
+    lanes: dict[str, Any] = {}
+    if flex_models is not None:
+        lanes["flex_models"] = frozenset(name.strip() for name in flex_models.split(",") if name.strip())
+    try:
+        config = SimConfig(
+            seed=seed,
+            run_duration_min_s=run_min,
+            run_duration_max_s=run_max,
+            poll_after_ms=poll_after_ms,
+            rpm=rpm,
+            tpm=tpm,
+            model_limits=limits,
+            quota_tokens=quota_tokens,
+            run_fail_rate_limit_rate=fail_rate_limit_rate,
+            run_fail_server_error_rate=fail_server_error_rate,
+            fault_5xx_rate=fault_5xx_rate,
+            fault_drop_rate=fault_drop_rate,
+            fault_slow_rate=fault_slow_rate,
+            fault_slow_seconds=fault_slow_seconds,
+            response_incomplete_rate=incomplete_rate,
+            response_retention_s=response_retention,
+            flex_unavailable_rate=flex_unavailable_rate,
+            background_window_slowdown=background_window_slowdown,
+            batch_validating_s=batch_validating,
+            batch_line_s=batch_line,
+            batch_finalizing_s=batch_finalizing,
+            batch_window_s=batch_window,
+            batch_line_fail_rate=batch_line_fail_rate,
+            batch_expire_rate=batch_expire_rate,
+            **lanes,
+        )
+    except ValueError as error:
+        raise click.ClickException(f"simulator settings: {error}") from None
     click.echo(f"simulator on http://{host}:{port}/v1 (seed {seed})", err=True)
     serve(host, port, config)
 
@@ -379,7 +430,7 @@ def report() -> None:
 @report.command("usage")
 @click.option("--batch", "batch_name", help="Only this batch.")
 @click.option(
-    "--by", "by", type=click.Choice(["batch", "assistant", "model", "day"]), default="model", show_default=True
+    "--by", "by", type=click.Choice(["batch", "assistant", "model", "day", "lane"]), default="model", show_default=True
 )
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 def report_usage(batch_name: str | None, by: str, fmt: str) -> None:
@@ -398,6 +449,59 @@ def report_usage(batch_name: str | None, by: str, fmt: str) -> None:
     finally:
         engine.dispose()
     click.echo(render(rows, cast(ReportFormat, fmt), cast(Grouping, by)))
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--assistants", "assistants_file", type=click.Path(dir_okay=False), help=_ASSISTANTS_HELP)
+@click.option("--backend", type=click.Choice(["responses", "assistants"]), help=_BACKEND_HELP)
+@click.option(
+    "--deadline",
+    callback=_deadline_option,
+    help="When the jobs must be done, as for enqueue; it picks each job's auto lane (a line's own deadline wins "
+    "when earlier; with neither, auto is standard).",
+)
+@click.option(
+    "--output-tokens",
+    type=click.IntRange(min=1),
+    help="Output tokens assumed for a job with no max output cap (default: 256).",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+def estimate(
+    file: str,
+    assistants_file: str | None,
+    backend: str | None,
+    deadline: Deadline | None,
+    output_tokens: int | None,
+    fmt: str,
+) -> None:
+    """Estimated tokens and cost of FILE per model and lane, before anything runs (reads the file only)."""
+    from datetime import UTC, datetime
+
+    from batchrunner.enqueue import assistants_for
+    from batchrunner.estimate import DEFAULT_OUTPUT_TOKENS, EstimateFormat, EstimateOptions, estimate_job_file, render
+    from batchrunner.jobs import BackendName, JobFileError
+    from batchrunner.runtime import load_tools
+
+    settings = _with_job_options(_settings(), assistants_file, backend)
+    options = EstimateOptions(
+        prices=settings.model_prices,
+        flex_models=settings.flex_models,
+        deadline=deadline,
+        default_output_tokens=output_tokens or DEFAULT_OUTPUT_TOKENS,
+    )
+    try:
+        result = estimate_job_file(
+            file,
+            options,
+            now=datetime.now(UTC),
+            known_tools=load_tools(settings).names(),
+            default_backend=BackendName(settings.backend),
+            assistants=assistants_for(file, settings.assistants_file or None),
+        )
+    except JobFileError as error:
+        raise click.ClickException(f"{error}\nNothing was estimated.") from None
+    click.echo(render(result, cast(EstimateFormat, fmt)))
 
 
 @main.command()

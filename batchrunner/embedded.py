@@ -12,10 +12,12 @@ from dramatiq.brokers.stub import StubBroker
 from tqdm import tqdm
 
 from batchrunner.actors import JobQueue
+from batchrunner.db.job_rows import DEFAULT_LANES
 from batchrunner.db.migrate import upgrade
 from batchrunner.db.repository import TERMINAL_STATES
 from batchrunner.deadlines import Deadline
 from batchrunner.enqueue import EnqueueResult, enqueue_file
+from batchrunner.lanes import LanePolicy
 from batchrunner.runtime import Runtime, load_tools, make_fleet_budgets
 from batchrunner.settings import Settings
 from batchrunner.simulator.config import SimConfig
@@ -54,6 +56,7 @@ def run_file(
     seed: int = 0,
     show_progress: bool = True,
     deadline: Deadline | None = None,
+    lanes: LanePolicy = DEFAULT_LANES,
 ) -> tuple[EnqueueResult, RunSummary]:
     """Enqueue ``path`` and work on it in this process until every job of its batch is finished."""
     upgrade(settings.database_url)
@@ -75,6 +78,7 @@ def run_file(
                 default_backend=effective.backend,
                 assistants_file=effective.assistants_file or None,
                 deadline=deadline,
+                lanes=lanes,
             )
             # Jobs of an earlier, interrupted run of this batch are due again: wake them too.
             queue.wake_all(runtime.repository.unfinished_job_ids(enqueued.batch_id))

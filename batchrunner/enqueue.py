@@ -13,11 +13,12 @@ from typing import Any
 from tqdm import tqdm
 
 from batchrunner.actors import JobQueue
-from batchrunner.db.job_rows import RowSpool, job_row
+from batchrunner.db.job_rows import DEFAULT_LANES, RowSpool, job_row
 from batchrunner.db.repository import Repository
 from batchrunner.deadlines import Deadline
 from batchrunner.jobfile.assistants import AssistantDefinition, default_assistants_path, load_assistants
 from batchrunner.jobs import BackendName, LineError, LineErrorLog, scan_job_file
+from batchrunner.lanes import LanePolicy
 
 # Jobs written per transaction (and wake-ups sent after it).
 ROWS_PER_CHUNK = 10_000
@@ -62,12 +63,14 @@ def enqueue_file(
     default_backend: BackendName = BackendName.RESPONSES,
     assistants_file: str | Path | None = None,
     deadline: Deadline | None = None,
+    lanes: LanePolicy = DEFAULT_LANES,
     progress: bool | None = False,
     rows_per_chunk: int = ROWS_PER_CHUNK,
 ) -> EnqueueResult:
     """Enqueue every job of ``path`` that its batch does not hold yet.
 
-    ``deadline`` applies to every new job (the earlier of it and the job's own wins).
+    ``deadline`` applies to every new job (the earlier of it and the job's own wins); ``lanes`` gives
+    each its cost lane (``lanes.LanePolicy``).
 
     Two passes, in memory that does not grow with the file: the first validates every line and spools
     the rows of the valid jobs to a temporary file (about the size of the job file, in ``TMPDIR``);
@@ -96,7 +99,7 @@ def enqueue_file(
                 assistants=assistants_for(path, assistants_file),
                 on_line=bar.update,
             ):
-                spool.add(job_row(spec, now, batch_deadline))
+                spool.add(job_row(spec, now, batch_deadline, lanes))
         if any(error.line_no == 0 for error in errors.errors) or (errors.count and not skip_invalid):
             raise errors.file_error()
         batch: int | str = name

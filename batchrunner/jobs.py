@@ -14,6 +14,8 @@
   ``POST /v1/responses`` body (``JobSpec.request``, see ``responses_request``); a parameter with no
   Responses equivalent is an error of its line.
 - ``deadline`` (optional): when the job must be done (``batchrunner.deadlines``).
+- ``lane`` (optional, responses backend): ``auto`` (the default: the cheapest lane that meets the
+  deadline), ``standard``, ``background-2h``, ``background-8h`` or ``flex`` (``batchrunner.lanes``).
 - ``new_conversation`` (optional, only with ``thread``): on the responses backend the job's responses
   run on a conversation created for it; on the assistants backend it changes nothing.
 - A Batch API line, ``{"custom_id", "method": "POST", "url": "/v1/responses", "body": {...}}``, is a

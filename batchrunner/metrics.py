@@ -41,7 +41,14 @@ API_REQUEST_DURATION = Histogram(
     "batchrunner_api_request_duration_seconds", "API request latency.", ["endpoint"], buckets=_REQUEST_BUCKETS
 )
 RATE_LIMITED = Counter(
-    "batchrunner_rate_limited_total", "429 answers by kind (requests, tokens, insufficient_quota).", ["kind"]
+    "batchrunner_rate_limited_total",
+    "429 answers by kind (requests, tokens, insufficient_quota, resource_unavailable: flex capacity).",
+    ["kind"],
+)
+LANE_FALLBACKS = Counter(
+    "batchrunner_lane_fallbacks_total",
+    "Jobs moved to another cost lane to meet their deadline (from flex after capacity shortages).",
+    ["from_lane", "to_lane"],
 )
 TOKENS = Counter(
     "batchrunner_tokens_total",
@@ -110,7 +117,7 @@ def prime_label_sets(tool_names: list[str]) -> None:
     for backend in BackendName:
         BLIND_RECREATES.labels(backend=backend)
         TOOL_ROUNDS.labels(backend=backend)
-    for kind in ("requests", "tokens", "insufficient_quota"):
+    for kind in ("requests", "tokens", "insufficient_quota", "resource_unavailable"):
         RATE_LIMITED.labels(kind=kind)
     for resource in ("requests", "tokens", "paused", "api_down"):
         BUDGET_WAITS.labels(resource=resource)

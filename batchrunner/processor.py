@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 
 from batchrunner.api.errors import (
     ApiError,
+    CapacityUnavailableError,
     QuotaExhaustedError,
     RateLimitedError,
     RequestRejectedError,
@@ -42,10 +43,18 @@ from batchrunner.backend.base import Backend, Handle, MessageRecord, ObjectSnaps
 from batchrunner.db.repository import CANCEL_REQUESTED, JobView, LeaseLost, Repository
 from batchrunner.deadlines import DEADLINE_EXCEEDED
 from batchrunner.faults import FaultHook, no_faults
+from batchrunner.lanes import DEADLINE_MARGIN, LANE_WINDOW, Lane, running_lane, window_fits
 from batchrunner.limiter import Budget
 from batchrunner.limiter.breaker import CircuitBreaker, MemoryBreakerStore
 from batchrunner.limiter.models import ModelBudgets
-from batchrunner.metrics import BLIND_RECREATES, BUDGET_WAITS, RATE_LIMITED, STEP_RETRIES, TOOL_ROUNDS
+from batchrunner.metrics import (
+    BLIND_RECREATES,
+    BUDGET_WAITS,
+    LANE_FALLBACKS,
+    RATE_LIMITED,
+    STEP_RETRIES,
+    TOOL_ROUNDS,
+)
 from batchrunner.polling import DurationTracker, PollPolicy
 from batchrunner.recording import RunRecorder
 from batchrunner.states import FOLLOWING_STATES, TERMINAL_JOB_STATES, BatchStatus, JobState
@@ -83,6 +92,8 @@ class ProcessorConfig:
     stream_fallback_s: float = 60.0
     # Tool rounds one attempt may take before it is ended as a runaway loop.
     max_tool_rounds: int = 16
+    # A request flex had no capacity for is sent again after this long (to twice this, jittered).
+    capacity_retry_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -201,6 +212,9 @@ class JobProcessor:
             pause = error.retry_after if error.retry_after is not None else 1.0
             self._budget_of(job).pause(pause)
             return self._reschedule(job, pause)
+        if isinstance(error, CapacityUnavailableError):
+            RATE_LIMITED.labels(kind="resource_unavailable").inc()
+            return self._after_capacity_shortage(job)
         if isinstance(error, QuotaExhaustedError):
             RATE_LIMITED.labels(kind="insufficient_quota").inc()
             self._repo.stop_batch(job.batch_id, f"insufficient_quota: {error.message}")
@@ -303,8 +317,11 @@ class JobProcessor:
         backend = self._backend(job)
         try:
             snapshot = backend.start(job.spec, job.container_id, self._attempt_tag(job))
-        except RateLimitedError:
-            raise  # a 429 created nothing
+        except (RateLimitedError, CapacityUnavailableError):
+            # A 429 created nothing: the attempt never started, so its next step starts it afresh
+            # instead of counting a blind recreate.
+            self._repo.unstart_attempt(job)
+            raise
         except RetryableError as error:
             if not backend.can_adopt():
                 raise  # nothing to look for later: waiting would not avoid the duplicate
@@ -510,6 +527,24 @@ class JobProcessor:
             if not snapshot.is_done:
                 raise
             return snapshot
+
+    def _after_capacity_shortage(self, job: JobView) -> float:
+        """Flex had no capacity for the job's request (nothing was created, nothing charged): try again
+        later, alone (no fleet-wide pause, no retry spent), or in the standard lane once flex can no
+        longer meet the job's deadline."""
+        now = self._now()
+        lane = running_lane(job.spec.lane)
+        time_left = job.deadline_at - now if job.deadline_at is not None else None
+        # Without a deadline nothing hurries the job: it waits for flex capacity however long it takes.
+        if time_left is not None and not window_fits(lane, time_left):
+            LANE_FALLBACKS.labels(from_lane=lane.value, to_lane=Lane.STANDARD.value).inc()
+            log.info("job %s: %s had no capacity and its deadline is near; running it standard", job.id, lane)
+            self._repo.move_to_lane(job, Lane.STANDARD, next_wake_at=now)
+            return 0.0
+        delay = self._config.capacity_retry_s * (1.0 + self._rand())
+        if time_left is not None:  # wake before flex stops meeting the deadline, to fall back in time
+            delay = min(delay, max((time_left - LANE_WINDOW[lane] - DEADLINE_MARGIN).total_seconds(), 0.0))
+        return self._reschedule(job, delay)
 
     # -- bookkeeping ------------------------------------------------------------------------------
 

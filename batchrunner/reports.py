@@ -12,9 +12,10 @@ from typing import Literal
 
 import sqlalchemy as sa
 
-from batchrunner.pricing import DEFAULT_MODEL_PRICES
+from batchrunner.lanes import Lane, running_lane
+from batchrunner.pricing import DEFAULT_MODEL_PRICES, ModelPrice, usage_cost
 
-Grouping = Literal["batch", "assistant", "model", "day"]
+Grouping = Literal["batch", "assistant", "model", "day", "lane"]
 ReportFormat = Literal["table", "csv", "json"]
 
 _VIEW_KEY = {
@@ -22,12 +23,20 @@ _VIEW_KEY = {
     "assistant": ("usage_by_assistant", "assistant_id"),
     "model": ("usage_by_model", "model"),
     "day": ("usage_by_day", "day"),
+    "lane": ("usage_by_lane", "lane"),
 }
-# What one (key, model) pair cost is computed from: API objects joined to their job and batch.
+# What one (key, model) pair cost is computed from: API objects joined to their job and batch (the views do
+# not expose cached_tokens, which are priced apart).
 _KEY_EXPRESSION = {
     "batch": "b.name",
     "assistant": "COALESCE(o.assistant_id, j.assistant_id)",
     "model": "o.model",
+    "lane": "COALESCE(o.lane, 'standard')",
+}
+# usage_by_day's day, as its migration (0002) defines it, cast to the text the report's rows are keyed by.
+_DAY_KEY_EXPRESSION = {
+    "postgresql": "CAST(CAST((COALESCE(o.created_at, o.recorded_at) AT TIME ZONE 'UTC') AS DATE) AS VARCHAR(32))",
+    "sqlite": "date(COALESCE(o.created_at, o.recorded_at))",
 }
 
 
@@ -40,13 +49,15 @@ class UsageRow:
     completion_tokens: int
     total_tokens: int
     estimated_cost_usd: float | None
+    # What the same tokens would have cost in the standard lane (each object priced in its own lane above).
+    standard_cost_usd: float | None = None
 
-
-def _cost(prices: Mapping[str, tuple[float, float]], model: str | None, prompt: int, completion: int) -> float | None:
-    price = prices.get(model or "")
-    if price is None:
-        return None
-    return (prompt * price[0] + completion * price[1]) / 1_000_000
+    @property
+    def saving_usd(self) -> float | None:
+        """What running in cheaper lanes saved against the standard price."""
+        if self.estimated_cost_usd is None or self.standard_cost_usd is None:
+            return None
+        return self.standard_cost_usd - self.estimated_cost_usd
 
 
 def usage_report(
@@ -54,7 +65,7 @@ def usage_report(
     by: Grouping,
     *,
     batch_id: int | None = None,
-    prices: Mapping[str, tuple[float, float]] = DEFAULT_MODEL_PRICES,
+    prices: Mapping[str, ModelPrice] = DEFAULT_MODEL_PRICES,
 ) -> list[UsageRow]:
     """Token usage grouped ``by`` one dimension, from the usage views; cost is None where a model has no price."""
     view, key_column = _VIEW_KEY[by]
@@ -79,36 +90,44 @@ def usage_report(
             prompt_tokens=int(row.prompt or 0),
             completion_tokens=int(row.completion or 0),
             total_tokens=int(row.total or 0),
-            estimated_cost_usd=costs.get(str(row.key)),
+            estimated_cost_usd=costs.get(str(row.key), (None, None))[0],
+            standard_cost_usd=costs.get(str(row.key), (None, None))[1],
         )
         for row in totals
     ]
 
 
 def _costs(
-    conn: sa.Connection, by: Grouping, batch_id: int | None, prices: Mapping[str, tuple[float, float]]
-) -> dict[str, float | None]:
-    if by == "day":
-        source = (
-            "SELECT CAST(day AS VARCHAR(32)) AS key, model, prompt_tokens AS prompt,"
-            " completion_tokens AS completion FROM usage_by_day"
-        )
-        query = f"{source} {'WHERE batch_id = :batch_id' if batch_id is not None else ''}"
-    else:
-        query = (
-            f"SELECT {_KEY_EXPRESSION[by]} AS key, o.model AS model, COALESCE(SUM(o.prompt_tokens), 0) AS prompt,"
-            " COALESCE(SUM(o.completion_tokens), 0) AS completion"
-            " FROM api_objects o JOIN jobs j ON j.id = o.job_id JOIN batches b ON b.id = j.batch_id"
-            f" {'WHERE j.batch_id = :batch_id' if batch_id is not None else ''}"
-            f" GROUP BY {_KEY_EXPRESSION[by]}, o.model"
-        )
-    costs: dict[str, float | None] = defaultdict(float)
+    conn: sa.Connection, by: Grouping, batch_id: int | None, prices: Mapping[str, ModelPrice]
+) -> dict[str, tuple[float | None, float | None]]:
+    """key -> (cost, the same usage at standard prices): each API object priced in the lane it ran in."""
+    key = _DAY_KEY_EXPRESSION[conn.dialect.name] if by == "day" else _KEY_EXPRESSION[by]
+    query = (
+        f"SELECT {key} AS key, o.model AS model, COALESCE(SUM(o.prompt_tokens), 0) AS prompt,"
+        " COALESCE(SUM(o.completion_tokens), 0) AS completion,"
+        " COALESCE(SUM(o.cached_tokens), 0) AS cached, o.lane AS lane"
+        " FROM api_objects o JOIN jobs j ON j.id = o.job_id JOIN batches b ON b.id = j.batch_id"
+        f" {'WHERE j.batch_id = :batch_id' if batch_id is not None else ''}"
+        f" GROUP BY {key}, o.model, o.lane"
+    )
+    costs: dict[str, tuple[float | None, float | None]] = defaultdict(lambda: (0.0, 0.0))
     for row in conn.execute(sa.text(query), {"batch_id": batch_id}).all():
-        key = str(row.key)
-        part = _cost(prices, row.model, int(row.prompt or 0), int(row.completion or 0))
-        previous = costs[key]
-        costs[key] = None if part is None or previous is None else previous + part
+        prompt = int(row.prompt or 0)
+        tokens = {
+            "input_tokens": prompt,
+            # usage_cost refuses more cached than input tokens; a server's odd usage must not break the report.
+            "cached_input_tokens": min(int(row.cached or 0), prompt),
+            "output_tokens": int(row.completion or 0),
+        }
+        part = usage_cost(prices, row.model, lane=running_lane(row.lane), **tokens)
+        standard = usage_cost(prices, row.model, lane=Lane.STANDARD, **tokens)
+        cost, standard_cost = costs[str(row.key)]
+        costs[str(row.key)] = (_plus(cost, part), _plus(standard_cost, standard))
     return dict(costs)
+
+
+def _plus(total: float | None, part: float | None) -> float | None:
+    return None if total is None or part is None else total + part
 
 
 def render(rows: list[UsageRow], fmt: ReportFormat, by: Grouping) -> str:
@@ -124,6 +143,10 @@ def render(rows: list[UsageRow], fmt: ReportFormat, by: Grouping) -> str:
         "total_tokens",
         "estimated_cost_usd",
     ]
+    if by == "lane":
+        columns.append("saving_usd")
+        for record, row in zip(records, rows, strict=True):
+            record["saving_usd"] = row.saving_usd
     if fmt == "json":
         return json.dumps([{column: record[column] for column in columns} for record in records], indent=2)
     if fmt == "csv":
@@ -142,9 +165,12 @@ def _table(columns: list[str], records: list[dict[str, object]]) -> str:
         return f"{value:.4f}" if isinstance(value, float) else str(value)
 
     rows = [[cell(record[column]) for column in columns] for record in records]
-    totals = ["TOTAL"] + [str(sum(int(str(record[column])) for record in records)) for column in columns[1:-1]]
-    costs = [record["estimated_cost_usd"] for record in records]
-    totals.append("n/a" if any(c is None for c in costs) else f"{sum(float(str(c)) for c in costs):.4f}")
+    money = [column for column in columns if column.endswith("_usd")]
+    counts = [column for column in columns[1:] if column not in money]
+    totals = ["TOTAL"] + [str(sum(int(str(record[column])) for record in records)) for column in counts]
+    for column in money:
+        values = [record[column] for record in records]
+        totals.append("n/a" if any(v is None for v in values) else f"{sum(float(str(v)) for v in values):.4f}")
     rows.append(totals)
     widths = [max(len(column), *(len(row[i]) for row in rows)) for i, column in enumerate(columns)]
     lines = ["  ".join(column.ljust(widths[i]) for i, column in enumerate(columns))]

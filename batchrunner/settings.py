@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 import tempfile
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from batchrunner.faults import parse_fault_points
 from batchrunner.jobs import BackendName
-from batchrunner.pricing import DEFAULT_MODEL_PRICES
+from batchrunner.lanes import DEFAULT_FLEX_MODELS
+from batchrunner.pricing import DEFAULT_MODEL_PRICES, ModelPrice, parse_model_price
 
 DEFAULT_DATABASE_URL = "sqlite:///batchrunner.db"
 
@@ -142,9 +144,13 @@ class Settings(BaseSettings):
     fault_points: str = Field(
         "", description="Testing only: crash points, e.g. `after_run_create=0.3` (see batchrunner/faults.py)."
     )
-    model_prices: dict[str, tuple[float, float]] = Field(
+    model_prices: dict[str, Annotated[ModelPrice, BeforeValidator(parse_model_price)]] = Field(
         default_factory=lambda: dict(DEFAULT_MODEL_PRICES),
-        description="USD per million (prompt, completion) tokens by model, as JSON, for `report usage`.",
+        description="USD per million tokens by model, JSON: model -> [input, output], [input, cached_input, "
+        'output] or {"input", "cached_input", "output"}; for `report usage` and `estimate`.',
+    )
+    flex_models: frozenset[str] = Field(
+        DEFAULT_FLEX_MODELS, description="Models served in the flex lane, as a JSON list (replaces the default)."
     )
     sweep_interval_seconds: float = Field(30.0, gt=0, description="How often each worker runs the sweeper.")
     sweep_grace_seconds: float = Field(

@@ -8,13 +8,15 @@ decide what to do by class, never by status code::
     │   ├── RateLimitedError     429 rate_limit_exceeded: wait for budget; kind "requests" | "tokens" | None
     │   └── TransientError       5xx, 408, 409, timeouts, connection errors, unreadable 2xx bodies
     ├── QuotaExhaustedError      429 insufficient_quota: stop the batch
+    ├── CapacityUnavailableError 429 resource_unavailable (flex processing): this request later, or another lane
     └── RequestRejectedError     any other 4xx (400, 413, 422, ...): fail the job with the server's message
         ├── AuthenticationError  401, 403: the key is wrong or lacks access
         └── NotFoundError        404
 
 The server's ``x-should-retry`` header overrides the status: ``true`` makes a rejection a
 ``TransientError``, ``false`` makes a transient failure (or a 429 rate limit) a ``RequestRejectedError``.
-``insufficient_quota`` is never retryable.
+``insufficient_quota`` is never retryable. A flex capacity shortage is no rate limit: it pauses nothing
+but the job that met it.
 
 No exception carries the request (its headers hold the API key), and messages are built from the
 response body and a short description of transport errors only.
@@ -33,6 +35,7 @@ from batchrunner.api.headers import RateLimitInfo, parse_rate_limit, parse_retry
 __all__ = [
     "ApiError",
     "AuthenticationError",
+    "CapacityUnavailableError",
     "NotFoundError",
     "QuotaExhaustedError",
     "RateLimitedError",
@@ -115,6 +118,10 @@ class TransientError(RetryableError):
 
 class QuotaExhaustedError(ApiError):
     """429 ``insufficient_quota``: no amount of waiting helps; stop the batch."""
+
+
+class CapacityUnavailableError(ApiError):
+    """429 ``resource_unavailable``: flex processing has no capacity now (not charged; no fleet-wide wait)."""
 
 
 class RequestRejectedError(ApiError):
@@ -235,6 +242,8 @@ def classify_response(response: httpx.Response, *, endpoint: str | None = None, 
 
     if status == 429 and "insufficient_quota" in (body["code"], body["type"]):
         return QuotaExhaustedError(message, **fields)
+    if status == 429 and body["code"] == "resource_unavailable":
+        return CapacityUnavailableError(message, **fields)
     if status == 429 and should_retry is not False:
         info = parse_rate_limit(response.headers)
         kind = _rate_limit_kind(body["type"], message, info)

@@ -132,6 +132,8 @@ class ObjectSnapshot:
     # What the object itself carries; None means it must be fetched (``Backend.fetch_details``).
     details: tuple[DetailRecord, ...] | None = None
     messages: tuple[MessageRecord, ...] | None = None
+    # The service tier the API says served the object (Responses' ``service_tier``), if it says.
+    service_tier: str | None = None
 
     @property
     def handle(self) -> Handle:

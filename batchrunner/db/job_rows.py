@@ -17,9 +17,21 @@ from types import TracebackType
 from typing import IO, Any
 
 from batchrunner.deadlines import earliest, parse_deadline
-from batchrunner.jobs import JobSpec
+from batchrunner.jobs import BackendName, JobSpec
+from batchrunner.lanes import LanePolicy
 
-ROW_COLUMNS = ("custom_id", "line_no", "backend", "assistant_id", "target_container_id", "deadline_at", "spec")
+DEFAULT_LANES = LanePolicy()
+
+ROW_COLUMNS = (
+    "custom_id",
+    "line_no",
+    "backend",
+    "assistant_id",
+    "target_container_id",
+    "deadline_at",
+    "lane",
+    "spec",
+)
 _NULL = "\\N"
 _NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]")
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -33,10 +45,20 @@ def _text(value: str | None) -> str:
     return value.translate(_ESCAPES) if _NEEDS_ESCAPE.search(value) else value
 
 
-def job_row(spec: JobSpec, enqueued_at: datetime, batch_deadline: datetime | None) -> bytes:
-    """The row of a new job; its deadline is the earlier of its own (counted from ``enqueued_at``) and the batch's."""
+def job_row(
+    spec: JobSpec, enqueued_at: datetime, batch_deadline: datetime | None, lanes: LanePolicy = DEFAULT_LANES
+) -> bytes:
+    """The row of a new job; its deadline is the earlier of its own (counted from ``enqueued_at``) and the
+    batch's, and its lane the one ``lanes`` resolves for it."""
     own = parse_deadline(spec.deadline).resolve(enqueued_at) if spec.deadline else None
     deadline = earliest(own, batch_deadline)
+    lane = lanes.resolve(
+        spec.lane,
+        responses=spec.backend is BackendName.RESPONSES,
+        time_left=deadline - enqueued_at if deadline is not None else None,
+        uses_tools=bool(spec.tool_names()),
+        model=(spec.request or {}).get("model"),
+    )
     # ASCII JSON holds no tab, newline or carriage return: only its backslashes need escaping.
     spec_json = json.dumps(spec.to_json(), separators=(",", ":")).replace("\\", "\\\\")
     columns = (
@@ -46,6 +68,7 @@ def job_row(spec: JobSpec, enqueued_at: datetime, batch_deadline: datetime | Non
         _text(spec.assistant_id),
         _text(spec.thread_id),
         deadline.isoformat() if deadline is not None else _NULL,
+        lane.value,
         spec_json,
     )
     return ("\t".join(columns) + "\n").encode("utf-8")
@@ -105,8 +128,13 @@ class RowSpool:
         self.close()
 
 
-def rows_of(specs: Iterable[JobSpec], enqueued_at: datetime, batch_deadline: datetime | None) -> list[bytes]:
-    return [job_row(spec, enqueued_at, batch_deadline) for spec in specs]
+def rows_of(
+    specs: Iterable[JobSpec],
+    enqueued_at: datetime,
+    batch_deadline: datetime | None,
+    lanes: LanePolicy = DEFAULT_LANES,
+) -> list[bytes]:
+    return [job_row(spec, enqueued_at, batch_deadline, lanes) for spec in specs]
 
 
 __all__ = ["ROW_COLUMNS", "RowSpool", "job_row", "parse_row", "rows_of"]

@@ -80,6 +80,8 @@ class Job(Base):
     object_id: Mapped[str | None] = mapped_column(String(128))
     next_wake_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     deadline_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The cost lane the job runs in (``lanes.Lane``), resolved when it was enqueued; NULL: standard.
+    lane: Mapped[str | None] = mapped_column(String(16))
     version: Mapped[int] = _counter()
     step_retries: Mapped[int] = _counter()
     # Tokens reserved from the rate-limit budget for the current attempt (the estimate, before usage is known).
@@ -132,6 +134,9 @@ class ApiObject(Base):
     reasoning_tokens: Mapped[int | None] = mapped_column(BigInteger())
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utc_now)
     finished_recorded_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The lane the object was created in (NULL: standard) and the service tier the API reported for it.
+    lane: Mapped[str | None] = mapped_column(String(16))
+    service_tier: Mapped[str | None] = mapped_column(String(16))
 
 
 class AssistantRunStep(Base):

@@ -17,11 +17,13 @@ from batchrunner.db.job_rows import ROW_COLUMNS, parse_row
 from batchrunner.db.models import Job
 from batchrunner.states import JobState
 
-_STAGING = "batchrunner_new_jobs"
+# Named for its columns: a connection kept from before a column was added still holds the old table.
+_STAGING = "batchrunner_new_jobs_v2"
 _COLUMNS = ", ".join(ROW_COLUMNS)
 _CREATE_STAGING = (
     f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGING} (custom_id text, line_no integer, backend text,"
-    " assistant_id text, target_container_id text, deadline_at timestamptz, spec jsonb) ON COMMIT DELETE ROWS"
+    " assistant_id text, target_container_id text, deadline_at timestamptz, lane text, spec jsonb)"
+    " ON COMMIT DELETE ROWS"
 )
 _COPY = f"COPY {_STAGING} ({_COLUMNS}) FROM STDIN"
 _MOVE = text(

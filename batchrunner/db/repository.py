@@ -43,6 +43,7 @@ from batchrunner.db.models import (
 from batchrunner.db.new_jobs import insert_job_rows
 from batchrunner.deadlines import DEADLINE_EXCEEDED, Deadline
 from batchrunner.jobs import JobSpec
+from batchrunner.lanes import Lane, running_lane
 from batchrunner.states import TERMINAL_JOB_STATES, JobState, Phase
 from batchrunner.tools.runner import ToolResult
 
@@ -82,6 +83,7 @@ _JOB_VIEW_COLUMNS = (
     Job.estimated_tokens,
     Job.error_code,
     Job.deadline_at,
+    Job.lane,
 )
 
 
@@ -354,7 +356,8 @@ class Repository:
         if row is None:
             return None
         values = dict(row._mapping)
-        values["spec"] = JobSpec.from_json(values["spec"])
+        # The lane the job runs in now (a flex job may have fallen back to standard), not the line's.
+        values["spec"] = replace(JobSpec.from_json(values["spec"]), lane=values.pop("lane") or Lane.STANDARD.value)
         return JobView(**values)
 
     def _single_statement(self) -> AbstractContextManager[Connection]:
@@ -438,6 +441,19 @@ class Repository:
             version = self._cas(connection, job, **values)
         return replace(job, version=version, **values)
 
+    def move_to_lane(self, job: JobView, lane: Lane, *, next_wake_at: datetime) -> JobView:
+        """Run the job in ``lane`` from its next step on (a fallback: its lane cannot meet its deadline)."""
+        with self._engine.begin() as connection:
+            version = self._cas(connection, job, lane=lane.value, next_wake_at=next_wake_at)
+        return replace(job, version=version, spec=replace(job.spec, lane=lane.value))
+
+    def unstart_attempt(self, job: JobView) -> JobView:
+        """Undo ``begin_attempt`` for an attempt whose first object the API refused to create (a 429)."""
+        values: dict[str, Any] = {"state": JobState.PENDING, "attempt": job.attempt - 1}
+        with self._engine.begin() as connection:
+            version = self._cas(connection, job, **values)
+        return replace(job, version=version, **values)
+
     def mark_cancel_requested(self, job: JobView, *, reason: str = CANCEL_REQUESTED) -> JobView:
         with self._engine.begin() as connection:
             version = self._cas(connection, job, error_code=reason)
@@ -481,6 +497,7 @@ class Repository:
                 "backend": snapshot.backend,
                 "kind": snapshot.kind,
                 "recorded_at": now,
+                "lane": running_lane(job.spec.lane).value,
                 **self._object_columns(snapshot),
             }
             connection.execute(statements.insert_api_object(self._postgres), row)
@@ -733,6 +750,7 @@ class Repository:
             "total_tokens": usage.total_tokens if usage else None,
             "cached_tokens": usage.cached_tokens if usage else None,
             "reasoning_tokens": usage.reasoning_tokens if usage else None,
+            "service_tier": snapshot.service_tier[:16] if snapshot.service_tier else None,
         }
 
     # -- container locks (one active API object per thread or conversation) ----------------------

@@ -19,6 +19,10 @@ report for one batch filters on it and a report over all batches sums the view's
 ``usage_by_day``
     batch_id, day (UTC date the object was created, else recorded: a ``DATE`` on Postgres, the text
     ``YYYY-MM-DD`` on SQLite), model, attempts, api_objects, tokens.
+``usage_by_lane``
+    batch_id, lane (the cost lane the object ran in, ``lanes.Lane``; objects from before lanes ran
+    ``standard``), model, attempts, api_objects, prompt_tokens, cached_tokens (of the prompt tokens,
+    those the API served from its cache), completion_tokens, total_tokens.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ USAGE_BY_BATCH = "usage_by_batch"
 USAGE_BY_ASSISTANT = "usage_by_assistant"
 USAGE_BY_MODEL = "usage_by_model"
 USAGE_BY_DAY = "usage_by_day"
-USAGE_VIEWS = (USAGE_BY_BATCH, USAGE_BY_ASSISTANT, USAGE_BY_MODEL, USAGE_BY_DAY)
+USAGE_BY_LANE = "usage_by_lane"
+USAGE_VIEWS = (USAGE_BY_BATCH, USAGE_BY_ASSISTANT, USAGE_BY_MODEL, USAGE_BY_DAY, USAGE_BY_LANE)
 
 
 def _sums() -> list[ColumnClause[int]]:
@@ -59,15 +64,29 @@ usage_by_model: TableClause = table(USAGE_BY_MODEL, column("batch_id", Integer()
 usage_by_day: TableClause = table(
     USAGE_BY_DAY, column("batch_id", Integer()), column("day"), column("model", String()), *_sums()
 )
+usage_by_lane: TableClause = table(
+    USAGE_BY_LANE,
+    column("batch_id", Integer()),
+    column("lane", String()),
+    column("model", String()),
+    column("attempts", BigInteger()),
+    column("api_objects", BigInteger()),
+    column("prompt_tokens", BigInteger()),
+    column("cached_tokens", BigInteger()),
+    column("completion_tokens", BigInteger()),
+    column("total_tokens", BigInteger()),
+)
 
 __all__ = [
     "USAGE_BY_ASSISTANT",
     "USAGE_BY_BATCH",
     "USAGE_BY_DAY",
+    "USAGE_BY_LANE",
     "USAGE_BY_MODEL",
     "USAGE_VIEWS",
     "usage_by_assistant",
     "usage_by_batch",
     "usage_by_day",
+    "usage_by_lane",
     "usage_by_model",
 ]

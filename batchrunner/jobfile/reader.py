@@ -196,6 +196,8 @@ def _parse(
     errors.extend(_thread_choice_errors(data, line_no))
     named = data.get("backend")
     backend = BackendName(named) if named in tuple(BackendName) else default_backend
+    if backend is BackendName.ASSISTANTS and data.get("lane") not in (None, "auto", "standard"):
+        errors.append(LineError(line_no, "lane", "cost lanes serve the responses backend only: give auto or standard"))
     assistant = None
     if backend is BackendName.RESPONSES:
         assistant, missing = _assistant_errors(data, line_no, assistants)
@@ -225,6 +227,7 @@ def _parse(
         request=request,
         new_conversation=data.get("new_conversation") is True,
         deadline=data.get("deadline"),
+        lane=data.get("lane"),
     )
     return spec, explicit_id
 

@@ -197,6 +197,8 @@ DeadlineText = Annotated[str, AfterValidator(_valid_deadline)]
 
 
 BackendChoice = Literal["assistants", "responses"]
+# ``lanes.Lane`` values a job line may name (the Batch API lane is not offered yet).
+LaneChoice = Literal["auto", "standard", "background-2h", "background-8h", "flex"]
 
 
 class JobLine(StrictModel):
@@ -205,7 +207,8 @@ class JobLine(StrictModel):
     ``backend`` (the reader's default when absent) picks the API; on the responses backend the reader
     also maps the line to a Responses request (``responses_body``). ``new_conversation`` asks for a
     conversation of the job's own on the responses backend (on the assistants backend every new thread
-    is one already). ``deadline`` (``deadlines.parse_deadline``) is when the job must be done.
+    is one already). ``deadline`` (``deadlines.parse_deadline``) is when the job must be done;
+    ``lane`` (``lanes.Lane``, Responses backend) how it may be served, ``auto`` picking by the deadline.
     """
 
     custom_id: Annotated[CustomId | None, NOT_NULL] = None
@@ -216,3 +219,4 @@ class JobLine(StrictModel):
     params: Annotated[RunParams | None, NOT_NULL] = None
     new_conversation: Annotated[bool | None, NOT_NULL] = None
     deadline: Annotated[DeadlineText | None, NOT_NULL] = None
+    lane: Annotated[LaneChoice | None, NOT_NULL] = None

@@ -38,7 +38,8 @@ class JobSpec:
     ``new_conversation`` (only with ``thread``): on the responses backend the job's responses run on a
     conversation created for it, which keeps the exchange for later jobs; the assistants backend
     creates a thread for every such job anyway. ``deadline`` is the line's deadline as written
-    (``deadlines.parse_deadline``), resolved to a moment when the job is enqueued.
+    (``deadlines.parse_deadline``), resolved to a moment when the job is enqueued; ``lane`` the line's
+    cost lane as written (``lanes.Lane``; None: the batch's), resolved to one lane when it is enqueued.
     """
 
     line_no: int
@@ -51,6 +52,7 @@ class JobSpec:
     request: dict[str, Any] | None = None
     new_conversation: bool = False
     deadline: str | None = None
+    lane: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "backend", BackendName(self.backend))
@@ -78,6 +80,7 @@ class JobSpec:
             "request": self.request,
             "new_conversation": self.new_conversation,
             "deadline": self.deadline,
+            "lane": self.lane,
         }
 
     @classmethod
@@ -99,6 +102,7 @@ class JobSpec:
             "backend": (str,),
             "request": (dict, type(None)),
             "deadline": (str, type(None)),
+            "lane": (str, type(None)),
         }
         if not isinstance(data.get("new_conversation", False), bool):
             raise ValueError(f"job spec 'new_conversation' is not a boolean: {data['new_conversation']!r}")
@@ -140,4 +144,5 @@ class JobSpec:
             request=request,
             new_conversation=data.get("new_conversation", False),
             deadline=data.get("deadline"),
+            lane=data.get("lane"),
         )

@@ -21,6 +21,7 @@ counts it (``batchrunner_blind_recreates_total``); the README states that residu
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +43,7 @@ from batchrunner.backend.responses.client import RESPONSES_PATH, ResponsesClient
 from batchrunner.backend.responses.models import OutputMessageItem, Response, ResponseStatus
 from batchrunner.backend.responses.stream import RESPONSE_STREAMS
 from batchrunner.jobs import BackendName, JobSpec
+from batchrunner.lanes import COMPLETION_WINDOWS, Lane, running_lane
 from batchrunner.states import JobState, Phase
 
 BACKEND_NAME = BackendName.RESPONSES
@@ -148,6 +150,7 @@ def snapshot_of(answer: ApiResponse[Response], *, streamed: bool = False) -> Obj
         streamed=streamed,
         details=_details(response) if ended else None,
         messages=_messages(response) if ended else None,
+        service_tier=response.service_tier if isinstance(response.service_tier, str) else None,
     )
 
 
@@ -170,15 +173,35 @@ def _expired(handle: Handle) -> ObjectSnapshot:
     )
 
 
+def continuation_id(tag: str) -> str:
+    """The ``background_options.continuation_id`` of every response of one attempt (its tool rounds):
+    derived from the attempt's tag, so the follow-ups share their first response's window and priority."""
+    return "br-" + hashlib.sha256(tag.encode()).hexdigest()[:40]
+
+
 def create_body(job: JobSpec, tag: str) -> dict[str, Any]:
-    """The job's resolved request as a background, stored response tagged with the attempt."""
+    """The job's resolved request as a background, stored response tagged with the attempt, in its lane:
+    a discount window (``background_options``) or flex processing (``service_tier``)."""
     if job.request is None:
         raise ValueError(f"job {job.custom_id!r} has no Responses request (was it read for the assistants backend?)")
     body = dict(job.request)
     body["background"] = True
     body["store"] = True
     body["metadata"] = {**(body.get("metadata") or {}), TAG_KEY: tag}
+    lane = running_lane(job.lane)
+    if lane in COMPLETION_WINDOWS:
+        body["background_options"] = {
+            "completion_window": COMPLETION_WINDOWS[lane],
+            "continuation_id": continuation_id(tag),
+        }
+    elif lane is Lane.FLEX:
+        body["service_tier"] = "flex"
     return body
+
+
+def _streamable(body: dict[str, Any]) -> bool:
+    """A discount window is served without streaming (the background guide): such responses are polled."""
+    return "background_options" not in body
 
 
 def continuation_body(
@@ -213,7 +236,7 @@ class ResponsesBackend:
         self._streams = DialectStreams(streams, RESPONSE_STREAMS)
 
     def _create(self, body: dict[str, Any]) -> ObjectSnapshot:
-        streamed = self._streams.open(RESPONSES_PATH, {}, body)
+        streamed = self._streams.open(RESPONSES_PATH, {}, body) if _streamable(body) else None
         if streamed is not None:
             return snapshot_of(streamed, streamed=True)
         return snapshot_of(self._client.create_response(body))

@@ -205,6 +205,8 @@ class Response(ApiModel):
     background: bool | None = None
     previous_response_id: str | None = None
     conversation: str | ConversationRef | None = None
+    # The tier that served it ("default", "flex", ...): any string a server sends is kept.
+    service_tier: str | None = None
 
     @property
     def known_status(self) -> ResponseStatus | None:
