@@ -394,7 +394,7 @@ class Repository:
         values: dict[str, Any] = {"next_wake_at": next_wake_at}
         if step_retries is not None:
             values["step_retries"] = step_retries
-        with self._engine.begin() as connection:
+        with self._single_statement() as connection:
             version = self._cas(connection, job, **values)
         return replace(
             job, version=version, step_retries=step_retries if step_retries is not None else job.step_retries
@@ -408,7 +408,7 @@ class Repository:
         looks at the object again. One extra request, never a lost or doubled record.
         """
         now = self._now()
-        with self._engine.begin() as connection:
+        with self._single_statement() as connection:
             result = connection.execute(
                 update(Job)
                 .where(
@@ -437,25 +437,25 @@ class Repository:
             "estimated_tokens": estimated_tokens,
             "container_id": container,
         }
-        with self._engine.begin() as connection:
+        with self._single_statement() as connection:
             version = self._cas(connection, job, **values)
         return replace(job, version=version, **values)
 
     def move_to_lane(self, job: JobView, lane: Lane, *, next_wake_at: datetime) -> JobView:
         """Run the job in ``lane`` from its next step on (a fallback: its lane cannot meet its deadline)."""
-        with self._engine.begin() as connection:
+        with self._single_statement() as connection:
             version = self._cas(connection, job, lane=lane.value, next_wake_at=next_wake_at)
         return replace(job, version=version, spec=replace(job.spec, lane=lane.value))
 
     def unstart_attempt(self, job: JobView) -> JobView:
         """Undo ``begin_attempt`` for an attempt whose first object the API refused to create (a 429)."""
         values: dict[str, Any] = {"state": JobState.PENDING, "attempt": job.attempt - 1}
-        with self._engine.begin() as connection:
+        with self._single_statement() as connection:
             version = self._cas(connection, job, **values)
         return replace(job, version=version, **values)
 
     def mark_cancel_requested(self, job: JobView, *, reason: str = CANCEL_REQUESTED) -> JobView:
-        with self._engine.begin() as connection:
+        with self._single_statement() as connection:
             version = self._cas(connection, job, error_code=reason)
         return replace(job, version=version, error_code=reason)
 
