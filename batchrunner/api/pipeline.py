@@ -6,6 +6,10 @@ sleeps: the job state machine reschedules work with delayed messages. Errors are
 ``except`` block that caught the httpx exception, so no exception (not even ``__context__``) keeps the
 request and its ``Authorization`` header.
 
+Besides JSON, ``call`` sends multipart forms (``files=`` and ``data=``, for uploads), and ``call_raw`` and
+``stream_raw`` return a 2xx reply's body as bytes (file downloads); they classify failures, report metrics
+and redact the key exactly as ``call`` does.
+
 ``PipelineSteps`` holds the parts that do not depend on how the request is sent (base URL, headers,
 metrics hook, the key for redaction, classification and parsing of a reply), so that streamed requests on
 an ``httpx.AsyncClient`` (``batchrunner.api.object_streams``) go through the same steps as plain ones.
@@ -17,8 +21,10 @@ from __future__ import annotations
 
 import json as jsonlib
 import logging
+import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypedDict, TypeVar, Unpack
@@ -40,7 +46,9 @@ from batchrunner.api.models import ApiResponse, ResponseMeta
 
 __all__ = [
     "MAX_PAGE_SIZE",
+    "RAW_CHUNK_BYTES",
     "ApiPipeline",
+    "FormFile",
     "PipelineClient",
     "PipelineOptions",
     "PipelineSteps",
@@ -61,6 +69,16 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 # The largest ``limit`` the list endpoints accept (Assistants and Responses alike).
 MAX_PAGE_SIZE = 100
+
+# A multipart file part: (filename, content); its content type is guessed from the filename, as httpx does.
+FormFile = tuple[str, bytes]
+
+# The size of the chunks ``stream_raw`` yields (the last may be shorter): large enough that a 200 MB
+# download is not a million loops.
+RAW_CHUNK_BYTES = 1024 * 1024
+
+# What a raw download accepts: file content is whatever was uploaded; errors still come back as JSON.
+_RAW_ACCEPT = {"Accept": "*/*"}
 
 
 @dataclass(frozen=True)
@@ -244,39 +262,146 @@ class ApiPipeline(PipelineSteps):
         json: Any = None,
         params: Mapping[str, str] | None = None,
         when_empty: ModelT | None = None,
+        files: Mapping[str, FormFile] | None = None,
+        data: Mapping[str, str] | None = None,
     ) -> ApiResponse[ModelT]:
         """Send one request and return its parsed 2xx reply; raise the classified ``ApiError`` otherwise.
 
         ``template`` (such as ``/threads/{thread_id}/runs``) is filled with ``ids`` and is what metrics
         and errors name. ``when_empty`` is what a 2xx reply with no body stands for (None: such a reply is
-        an invalid response).
+        an invalid response). ``files`` and ``data`` send a multipart/form-data body instead of ``json``.
         """
         path = path_of(template, ids)
-        response = self._send(method, template, path, json=json, params=params)
+        response = self._send(method, template, path, json=json, params=params, **_form_arguments(json, files, data))
         if isinstance(response, ApiError):
             raise self.redacted(response)
-        data = when_empty if when_empty is not None and not response.content else None
-        if data is None:
+        result = when_empty if when_empty is not None and not response.content else None
+        if result is None:
             parsed = self.parse(response, model, template, method)
             if isinstance(parsed, ApiError):
                 raise self.redacted(parsed)
-            data = parsed
-        return ApiResponse(data=data, meta=response_meta(response))
+            result = parsed
+        return ApiResponse(data=result, meta=response_meta(response))
+
+    def call_raw(
+        self, method: str, template: str, ids: Mapping[str, str], *, params: Mapping[str, str] | None = None
+    ) -> ApiResponse[bytes]:
+        """Like ``call``, but the 2xx reply's body is returned as it came (bytes), not parsed."""
+        path = path_of(template, ids)
+        response = self._send(method, template, path, json=None, params=params, headers=_RAW_ACCEPT)
+        if isinstance(response, ApiError):
+            raise self.redacted(response)
+        return ApiResponse(data=response.content, meta=response_meta(response))
+
+    @contextmanager
+    def stream_raw(
+        self,
+        method: str,
+        template: str,
+        ids: Mapping[str, str],
+        *,
+        params: Mapping[str, str] | None = None,
+        chunk_bytes: int = RAW_CHUNK_BYTES,
+    ) -> Iterator[Iterator[bytes]]:
+        """``call_raw`` for large bodies: ``with pipeline.stream_raw(...) as chunks: for chunk in chunks: ...``.
+
+        A failed request or a non-2xx reply raises on entering; a connection lost while reading raises the
+        classified ``TransientError`` from the iteration. The metrics hook hears of the request once, when
+        the reply's headers arrive (or sending failed). Leaving the block closes the connection.
+        """
+        path = path_of(template, ids)
+        started = time.perf_counter()
+        request = self.http.build_request(method, path, params=params, headers=_RAW_ACCEPT)
+        opened: httpx.Response | ApiError
+        try:
+            opened = self.http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            opened = self.http_failure(exc, template, method)
+        self.report(template, method, opened.status_code if isinstance(opened, httpx.Response) else None, started)
+        if isinstance(opened, ApiError):
+            raise self.redacted(opened)
+        try:
+            failure = self._read_failure(opened, template, method)
+            if failure is not None:
+                raise self.redacted(failure)
+            yield self._chunks(opened, template, method, chunk_bytes)
+        finally:
+            opened.close()
+
+    def _read_failure(self, response: httpx.Response, template: str, method: str) -> ApiError | None:
+        """For a streamed reply: the error a non-2xx stands for (its body read first), None for a 2xx."""
+        if response.is_success:
+            return None
+        failure: ApiError | None
+        try:
+            response.read()
+        except httpx.HTTPError as exc:
+            failure = self.http_failure(exc, template, method)
+        else:
+            failure = self.reply_failure(response, template, method)
+        return failure
+
+    def _chunks(self, response: httpx.Response, template: str, method: str, chunk_bytes: int) -> Iterator[bytes]:
+        chunks = response.iter_bytes(chunk_bytes)
+        while True:
+            lost: ApiError | None = None
+            try:
+                chunk = next(chunks, None)
+            except httpx.HTTPError as exc:
+                lost = self.http_failure(exc, template, method)
+            if lost is not None:
+                raise self.redacted(lost)
+            if chunk is None:
+                return
+            yield chunk
 
     def _send(
-        self, method: str, template: str, path: str, *, json: Any, params: Mapping[str, str] | None
+        self,
+        method: str,
+        template: str,
+        path: str,
+        *,
+        json: Any,
+        params: Mapping[str, str] | None,
+        files: Mapping[str, FormFile] | None = None,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response | ApiError:
         """The response, or the classified failure (returned, not raised, so nothing chains to httpx)."""
         started = time.perf_counter()
         outcome: httpx.Response | ApiError
         try:
-            outcome = self.http.request(method, path, json=json, params=params)
+            outcome = self.http.request(method, path, json=json, params=params, files=files, data=data, headers=headers)
         except httpx.HTTPError as exc:
             outcome = self.http_failure(exc, template, method)
         self.report(template, method, outcome.status_code if isinstance(outcome, httpx.Response) else None, started)
         if isinstance(outcome, httpx.Response):
             return self.reply_failure(outcome, template, method) or outcome
         return outcome
+
+
+class _FormArguments(TypedDict, total=False):
+    files: Mapping[str, FormFile]
+    data: Mapping[str, str]
+    headers: Mapping[str, str]
+
+
+def _form_arguments(json: Any, files: Mapping[str, FormFile] | None, data: Mapping[str, str] | None) -> _FormArguments:
+    """The ``_send`` arguments of a multipart body; none for a JSON (or empty) one.
+
+    The client's default ``Content-Type: application/json`` would win over the multipart one httpx sets
+    (httpx only fills in a missing header), so the form's header is set here, with a boundary httpx
+    then uses for the body.
+    """
+    if files is None and data is None:
+        return {}
+    if files is None:
+        raise ValueError("data= holds the text fields of a multipart form: give its files= too")
+    if json is not None:
+        raise ValueError("send either json or a multipart form (files/data), not both")
+    boundary = secrets.token_hex(16)
+    content_type = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    return {"files": dict(files), "data": dict(data or {}), "headers": content_type}
 
 
 class PipelineOptions(TypedDict, total=False):
