@@ -233,14 +233,35 @@ def status(batch: str | None, as_json: bool) -> None:
 @main.command()
 @click.argument("batch")
 @click.option("-o", "--output", type=click.File("w"), default="-", help="Write to this file (default stdout).")
-def results(batch: str, output: TextIO) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "openai-batch"]),
+    default="jsonl",
+    show_default=True,
+    help="openai-batch: the Batch API's output lines {id, custom_id, response, error}, finished jobs only.",
+)
+def results(batch: str, output: TextIO, fmt: str) -> None:
     """One JSON line per job of BATCH: custom_id, status, ids, output text, usage, error."""
     from batchrunner.results import iter_result_text
     from batchrunner.runtime import make_repository
 
-    repository = make_repository(_settings(), pool_size=1)
-    for text in iter_result_text(repository, _batch_id(repository, batch)):
-        output.write(text)
+    settings = _settings()
+    repository = make_repository(settings, pool_size=1)
+    batch_id = _batch_id(repository, batch)
+    if fmt == "jsonl":
+        for text in iter_result_text(repository, batch_id):
+            output.write(text)
+        return
+    from batchrunner.db.engine import make_engine
+    from batchrunner.openai_batch_output import iter_openai_batch_text
+
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        for text in iter_openai_batch_text(engine, batch_id, batch):
+            output.write(text)
+    finally:
+        engine.dispose()
 
 
 @main.command()

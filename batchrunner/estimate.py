@@ -33,6 +33,7 @@ from batchrunner.jobfile.assistants import AssistantDefinition
 from batchrunner.jobs import BackendName, JobSpec, LineErrorLog, scan_job_file
 from batchrunner.lanes import CONCRETE_LANES, Lane, LanePolicy, lane_allows
 from batchrunner.pricing import ModelPrice, usage_cost
+from batchrunner.text_table import money_cell, text_table
 from batchrunner.tokens import CHARS_PER_TOKEN, DEFAULT_COMPLETION_ESTIMATE, estimate_prompt_tokens, output_token_cap
 
 EstimateFormat = Literal["table", "csv", "json"]
@@ -309,22 +310,8 @@ def render(estimate: Estimate, fmt: EstimateFormat) -> str:
 
 def _table(records: list[dict[str, Any]]) -> str:
     columns = list(records[0])
-
-    def cell(value: object) -> str:
-        if value is None:
-            return "n/a"
-        return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-    rows = [[cell(record[column]) for column in columns] for record in records]
-    headers = [*columns[:4], *(f"{column} $" for column in columns[4:])]
-    widths = [max(len(header), *(len(row[i]) for row in rows)) for i, header in enumerate(headers)]
-    lines = ["  ".join(header.ljust(widths[i]) for i, header in enumerate(headers))]
-    lines.append("  ".join("-" * width for width in widths))
-    lines.extend(
-        "  ".join(value.rjust(widths[i]) if i else value.ljust(widths[i]) for i, value in enumerate(row))
-        for row in rows
-    )
-    return "\n".join(lines)
+    rows = [[money_cell(record[column]) for column in columns] for record in records]
+    return text_table([*columns[:4], *(f"{column} $" for column in columns[4:])], rows)
 
 
 __all__ = [

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from batchrunner.lanes import Lane, running_lane
 from batchrunner.pricing import DEFAULT_MODEL_PRICES, ModelPrice, usage_cost
+from batchrunner.text_table import money_cell, text_table
 
 Grouping = Literal["batch", "assistant", "model", "day", "lane"]
 ReportFormat = Literal["table", "csv", "json"]
@@ -159,12 +160,7 @@ def render(rows: list[UsageRow], fmt: ReportFormat, by: Grouping) -> str:
 
 
 def _table(columns: list[str], records: list[dict[str, object]]) -> str:
-    def cell(value: object) -> str:
-        if value is None:
-            return "n/a"
-        return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-    rows = [[cell(record[column]) for column in columns] for record in records]
+    rows = [[money_cell(record[column]) for column in columns] for record in records]
     money = [column for column in columns if column.endswith("_usd")]
     counts = [column for column in columns[1:] if column not in money]
     totals = ["TOTAL"] + [str(sum(int(str(record[column])) for record in records)) for column in counts]
@@ -172,11 +168,4 @@ def _table(columns: list[str], records: list[dict[str, object]]) -> str:
         values = [record[column] for record in records]
         totals.append("n/a" if any(v is None for v in values) else f"{sum(float(str(v)) for v in values):.4f}")
     rows.append(totals)
-    widths = [max(len(column), *(len(row[i]) for row in rows)) for i, column in enumerate(columns)]
-    lines = ["  ".join(column.ljust(widths[i]) for i, column in enumerate(columns))]
-    lines.append("  ".join("-" * width for width in widths))
-    lines.extend(
-        "  ".join(value.rjust(widths[i]) if i else value.ljust(widths[i]) for i, value in enumerate(row))
-        for row in rows
-    )
-    return "\n".join(lines)
+    return text_table(columns, rows)

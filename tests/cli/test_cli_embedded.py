@@ -13,6 +13,9 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from batchrunner.cli import main
+from batchrunner.db.batch_output import FinishedJob
+from batchrunner.openai_batch_output import output_line, request_id_of
+from batchrunner.testing.openapi_contract import validate_component
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "jobs.jsonl"
@@ -66,6 +69,31 @@ def test_run_then_results_lists_every_job_with_output_and_usage(finished_batch: 
         assert line["status"] == "succeeded" and line["output"], line
         assert line["usage"]["total_tokens"] == line["usage"]["prompt_tokens"] + line["usage"]["completion_tokens"]
         assert line["usage"]["total_tokens"] > 0 and line["error"] is None
+
+
+def test_results_in_the_batch_apis_shape_hold_each_jobs_final_response(finished_batch: Path) -> None:
+    """`results --format openai-batch`: one {id, custom_id, response, error} line per job, its body a spec Response."""
+    plain = CliRunner().invoke(main, ["results", "jobs"])
+    batch_shape = CliRunner().invoke(main, ["results", "jobs", "--format", "openai-batch"])
+    assert batch_shape.exit_code == 0, batch_shape.output
+    ours = [json.loads(line) for line in plain.output.splitlines()]
+    lines = [json.loads(line) for line in batch_shape.output.splitlines()]
+    assert [line["custom_id"] for line in lines] == [line["custom_id"] for line in ours]
+    assert len({line["id"] for line in lines}) == len(lines) and all(
+        line["id"].startswith("batch_req_") for line in lines
+    )
+    for line, result in zip(lines, ours, strict=True):
+        assert set(line) == {"id", "custom_id", "response", "error"} and line["error"] is None
+        body = line["response"]["body"]
+        validate_component("Response", body)
+        assert (line["response"]["status_code"], body["id"], body["status"]) == (
+            200,
+            result["api_object_id"],
+            "completed",
+        )
+        text = "".join(part["text"] for item in body["output"] if item["type"] == "message" for part in item["content"])
+        assert text == result["output"]  # the job's output is its final response's
+        assert body["usage"]["total_tokens"] <= result["usage"]["total_tokens"]  # a tool round's first response too
 
 
 def test_results_to_file_and_status_json(finished_batch: Path) -> None:
@@ -160,3 +188,16 @@ def test_a_bad_deadline_option_is_refused_before_anything_runs(workdir: Path) ->
     assert result.exit_code == 2
     assert "--deadline" in result.output and "'tomorrow' is not a duration" in result.output
     assert not (workdir / "batchrunner.db").exists()
+
+
+def test_a_job_refused_before_any_object_has_no_response_and_its_error_in_the_batch_shape() -> None:
+    """A finished job without an API object (its create was refused) gives response null and its error."""
+    refused = FinishedJob(3, "odd", "failed", "http_400", "Invalid model", latest=None)
+    line = output_line("nightly", refused)
+    assert line == {
+        "id": request_id_of("nightly", "odd"),
+        "custom_id": "odd",
+        "response": None,
+        "error": {"code": "http_400", "message": "Invalid model"},
+    }
+    assert request_id_of("nightly", "odd") != request_id_of("nightly", "even")
