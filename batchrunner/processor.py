@@ -59,7 +59,7 @@ from batchrunner.polling import DurationTracker, PollPolicy
 from batchrunner.recording import RunRecorder
 from batchrunner.states import FOLLOWING_STATES, TERMINAL_JOB_STATES, BatchStatus, JobState
 from batchrunner.tokens import estimate_run_tokens
-from batchrunner.tools.runner import ToolRunner
+from batchrunner.tools.runner import ToolResult, ToolRunner
 
 log = logging.getLogger(__name__)
 
@@ -371,7 +371,8 @@ class JobProcessor:
 
     def _answer_tools(self, job: JobView, snapshot: ObjectSnapshot, *, answer_prepaid: bool = False) -> float | None:
         backend = self._backend(job)
-        if self._answered_before(job, backend):
+        answered_before = self._answered_before(job, backend)
+        if answered_before:
             # An earlier step answered this round and did not commit the object its answer made.
             self._count_blind_recreate(job, backend, "tool round")
         job = self._repo.record_observed(job, snapshot, state=JobState.REQUIRES_ACTION)
@@ -395,8 +396,10 @@ class JobProcessor:
         if not answer_prepaid:
             self._spend(job, requests=1)
         calls = [(call.call_id, call.name, call.arguments) for call in snapshot.tool_calls]
-        results = self._tools.run_all(calls)
-        job = self._recorder.record_tool_results(job, results)
+        results = self._results_recorded_for(job, calls) if answered_before else None
+        if results is None:
+            results = self._tools.run_all(calls)
+            job = self._recorder.record_tool_results(job, results)
         failed = [result for result in results if result.fail_job]
         if failed and self._config.fail_job_on_tool_error:
             first = failed[0]
@@ -420,6 +423,15 @@ class JobProcessor:
         if after.needs_tool_outputs:  # the next round is already asked for: answer it in this step
             return self._answer_tools(job, after)
         return self._hand_to_stream(job, after, delay)
+
+    def _results_recorded_for(self, job: JobView, calls: list[tuple[str, str, str]]) -> list[ToolResult] | None:
+        """The results an earlier step recorded for these calls (its answer did not get through), so that a
+        handler runs once per call; None unless every call has one."""
+        assert job.object_id is not None
+        recorded = {result.tool_call_id: result for result in self._repo.recorded_tool_results(job.object_id)}
+        if not all(call_id in recorded for call_id, _, _ in calls):
+            return None
+        return [recorded[call_id] for call_id, _, _ in calls]
 
     def _answered_before(self, job: JobView, backend: Backend) -> bool:
         """An earlier step of this round recorded its tool results, so its answer may have reached the API.

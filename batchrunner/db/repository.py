@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Connection, CursorResult, Engine, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -45,7 +45,7 @@ from batchrunner.deadlines import DEADLINE_EXCEEDED, Deadline
 from batchrunner.jobs import JobSpec
 from batchrunner.lanes import Lane, running_lane
 from batchrunner.states import TERMINAL_JOB_STATES, JobState, Phase
-from batchrunner.tools.runner import ToolResult
+from batchrunner.tools.runner import ToolOutcome, ToolResult
 
 TERMINAL_STATES = tuple(sorted(TERMINAL_JOB_STATES))
 # Waiting on nothing but a resume or a cancel: no wake-up, or only the one at the job's deadline
@@ -560,6 +560,29 @@ class Repository:
                 .limit(1)
             )
         return found is not None
+
+    def recorded_tool_results(self, api_id: str) -> list[ToolResult]:
+        """The tool results recorded for the API object ``api_id`` (a round answered before), oldest first."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(ToolInvocation)
+                .join(ApiObject, ApiObject.id == ToolInvocation.object_pk)
+                .where(ApiObject.api_id == api_id)
+                .order_by(ToolInvocation.id)
+            ).scalars()
+            return [
+                ToolResult(
+                    tool_call_id=row.tool_call_id,
+                    name=row.name,
+                    arguments=row.arguments,
+                    output=row.output or "",
+                    error=row.error,
+                    outcome=cast(ToolOutcome, row.outcome),
+                    duration_seconds=row.duration_seconds,
+                    started_at=row.started_at,
+                )
+                for row in rows
+            ]
 
     def record_tool_results(self, job: JobView, results: list[ToolResult]) -> JobView:
         with self._engine.begin() as connection:

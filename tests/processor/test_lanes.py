@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from batchrunner.db.engine import make_engine
@@ -161,3 +162,37 @@ def test_usage_by_lane_prices_each_object_in_its_lane_and_shows_the_saving(sqlit
     assert total_by_model == pytest.approx(sum(row.estimated_cost_usd or 0.0 for row in by_lane.values()))
     table = render(list(by_lane.values()), "table", "lane")
     assert table.splitlines()[0].split()[-1] == "saving_usd"
+
+
+class _RefuseFirstContinuation(httpx.BaseTransport):
+    """Answers the first tool-round continuation 429 resource_unavailable (flex had no capacity)."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self._inner = inner
+        self.refused = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if not self.refused and request.method == "POST" and b"function_call_output" in request.content:
+            self.refused += 1
+            body = {
+                "error": {"message": "Resource unavailable", "type": "server_error", "code": "resource_unavailable"}
+            }
+            return httpx.Response(429, json=body, request=request)
+        return self._inner.handle_request(request)
+
+
+def test_a_tool_round_refused_for_capacity_runs_its_handlers_once(sqlite_url: str) -> None:
+    """The answer is sent again later with the outputs already recorded: no handler runs twice, no row doubles."""
+    spec = _responses_job(
+        "math", assistant_id="asst_math", text="What is 6 * 7?", lane="flex", params={"model": "o4-mini"}
+    )
+    with step_harness(sqlite_url) as harness:
+        refusing = _RefuseFirstContinuation(harness.outage._inner)
+        harness.outage._inner = refusing
+        harness.enqueue([spec])
+        harness.drain()
+    assert refusing.refused == 1
+    assert _lanes(sqlite_url)["math"] == ("flex", "succeeded")
+    invocations = query_rows(sqlite_url, "SELECT tool_call_id FROM tool_invocations")
+    assert len(invocations) == len({row.tool_call_id for row in invocations}) >= 1
+    assert [(o.round, o.status) for o in _objects(sqlite_url, "math")] == [(0, "completed"), (1, "completed")]
