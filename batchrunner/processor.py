@@ -43,7 +43,7 @@ from batchrunner.backend.base import Backend, Handle, MessageRecord, ObjectSnaps
 from batchrunner.db.repository import CANCEL_REQUESTED, JobView, LeaseLost, Repository
 from batchrunner.deadlines import DEADLINE_EXCEEDED
 from batchrunner.faults import FaultHook, no_faults
-from batchrunner.lanes import DEADLINE_MARGIN, LANE_WINDOW, Lane, running_lane, window_fits
+from batchrunner.lanes import COMPLETION_WINDOWS, DEADLINE_MARGIN, LANE_WINDOW, Lane, running_lane, window_fits
 from batchrunner.limiter import Budget
 from batchrunner.limiter.breaker import CircuitBreaker, MemoryBreakerStore
 from batchrunner.limiter.models import ModelBudgets
@@ -94,6 +94,10 @@ class ProcessorConfig:
     max_tool_rounds: int = 16
     # A request flex had no capacity for is sent again after this long (to twice this, jittered).
     capacity_retry_s: float = 30.0
+    # The shortest and longest waits between two polls of a response in a discount window, which may take
+    # hours: polled like a standard one, each would spend a request a minute of the budget other jobs need.
+    window_min_poll_s: float = 30.0
+    window_max_poll_s: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -643,7 +647,14 @@ class JobProcessor:
         assistant = snapshot.assistant_id or job.spec.assistant_id
         if snapshot.created_at and snapshot.is_running:
             self._durations.observe_running(assistant, snapshot.model, snapshot.object_id, age)
-        return self._config.poll_policy.next_delay(
+        policy = self._config.poll_policy
+        if running_lane(job.spec.lane) in COMPLETION_WINDOWS:
+            policy = replace(
+                policy,
+                default_interval_s=max(policy.default_interval_s, self._config.window_min_poll_s),
+                max_interval_s=max(policy.max_interval_s, self._config.window_max_poll_s),
+            )
+        return policy.next_delay(
             poll_after_ms=snapshot.poll_after_ms,
             age_s=max(age, 0.0),
             earliest_finish_s=self._durations.earliest_finish(assistant, snapshot.model),

@@ -196,3 +196,19 @@ def test_a_tool_round_refused_for_capacity_runs_its_handlers_once(sqlite_url: st
     invocations = query_rows(sqlite_url, "SELECT tool_call_id FROM tool_invocations")
     assert len(invocations) == len({row.tool_call_id for row in invocations}) >= 1
     assert [(o.round, o.status) for o in _objects(sqlite_url, "math")] == [(0, "completed"), (1, "completed")]
+
+
+def test_a_response_in_a_discount_window_is_polled_less_often_than_a_standard_one(sqlite_url: str) -> None:
+    """Window lanes may take hours: polled from 30 s to 5 minutes apart, not the standard lane's 2 s to 1 minute."""
+    sim = SimConfig(run_duration_min_s=1200, run_duration_max_s=1200, background_window_slowdown=1.0)
+    specs = [_responses_job("window", lane="background-2h", line_no=1), _responses_job("standard", line_no=2)]
+    with step_harness(sqlite_url, sim) as harness:
+        harness.enqueue(specs)
+        looks = {"window": 0, "standard": 0}
+        ids = {row.id: row.custom_id for row in query_rows(sqlite_url, "SELECT id, custom_id FROM jobs")}
+        while (job_id := harness.step()) is not None:
+            looks[ids[job_id]] += 1
+    assert _lanes(sqlite_url) == {"window": ("background-2h", "succeeded"), "standard": ("standard", "succeeded")}
+    # Both ran 20 minutes: the standard one is looked at every 2 s at first and once a minute at the end; the
+    # window one every 30 s at first and at most every 5 minutes.
+    assert looks["window"] <= 20 and looks["standard"] >= 35, looks
