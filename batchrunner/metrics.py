@@ -121,6 +121,7 @@ def prime_label_sets(tool_names: list[str]) -> None:
         RATE_LIMITED.labels(kind=kind)
     for resource in ("requests", "tokens", "paused", "api_down"):
         BUDGET_WAITS.labels(resource=resource)
+    LANE_FALLBACKS.labels(from_lane="flex", to_lane="standard")  # the one fallback there is
     for where in ReplacedIn:
         TEXT_REPLACED.labels(where=where)
     for name in tool_names:
