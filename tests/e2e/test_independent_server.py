@@ -9,64 +9,19 @@ against the official document), so the jobs here are those it can take: no tools
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from click.testing import CliRunner
 
 from batchrunner.cli import main
-from batchrunner.testing.processes import free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 TOOL_ASSISTANTS = {"asst_math", "asst_clock", "asst_analyst"}
-
-
-@pytest.fixture
-def fakeai_url(services_required: bool, tmp_path: Path) -> Iterator[str]:
-    """The /v1 URL of a FakeAI server running in a child process."""
-    if importlib.util.find_spec("fakeai") is None:
-        if services_required:
-            pytest.fail("fakeai is not installed (it comes with the test extra)")
-        pytest.skip("fakeai is not installed")
-    port = free_port()
-    log = (tmp_path / "fakeai.log").open("w")
-    command = [
-        sys.executable,
-        "-m",
-        "fakeai",
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--response-delay",
-        "0",
-        "--no-random-delay",
-    ]
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-
-        def answers() -> bool:
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code < 500
-            except httpx.HTTPError:
-                return False
-
-        wait_until(answers, timeout=60, message="FakeAI to answer")
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
 
 
 def _fakeai_can_answer(line: dict[str, Any]) -> bool:

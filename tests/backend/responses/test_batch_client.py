@@ -6,13 +6,9 @@ Every simulator exchange is also checked against the official OpenAPI document (
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -38,7 +34,6 @@ from batchrunner.backend.responses.batch_models import (
 from batchrunner.backend.responses.models import Response
 from batchrunner.simulator import SimConfig, SyncASGITransport, create_app
 from batchrunner.testing.openapi_contract import ContractViolation, PathsContract
-from batchrunner.testing.processes import free_port, wait_until
 from tests.simulator.batchsim import files_contract, jsonl, request_line
 from tests.simulator.simhelpers import FakeClock
 
@@ -470,34 +465,6 @@ def test_an_unreadable_line_raises_naming_its_number_after_the_lines_before_it(b
 
 
 # -- FakeAI, a server nobody here wrote -----------------------------------------------------------
-
-
-@pytest.fixture
-def fakeai_url(services_required: bool, tmp_path: Path) -> Iterator[str]:
-    """The /v1 URL of a FakeAI server in a child process (as tests/e2e/test_independent_server.py starts it)."""
-    if importlib.util.find_spec("fakeai") is None:
-        if services_required:
-            pytest.fail("fakeai is not installed (it comes with the test extra)")
-        pytest.skip("fakeai is not installed")
-    port = free_port()
-    command = [sys.executable, "-m", "fakeai", "server", "--host", "127.0.0.1", "--port", str(port)]
-    with (tmp_path / "fakeai.log").open("w") as log:
-        process = subprocess.Popen(
-            [*command, "--response-delay", "0", "--no-random-delay"], stdout=log, stderr=subprocess.STDOUT
-        )
-        try:
-
-            def answers() -> bool:
-                try:
-                    return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code < 500
-                except httpx.HTTPError:
-                    return False
-
-            wait_until(answers, timeout=60, message="FakeAI to answer")
-            yield f"http://127.0.0.1:{port}/v1"
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
 
 
 # What FakeAI 0.0.4 does (read in its source and seen over HTTP): POST /v1/files ignores the upload and
