@@ -118,10 +118,11 @@ def estimate_job_file(
     errors = LineErrorLog(str(path))
     command_due = options.deadline.resolve(now) if options.deadline is not None else None
     tallies: dict[str, _ModelTally] = defaultdict(_ModelTally)
+    lanes = LanePolicy(flex_models=frozenset(options.flex_models))
     for spec in scan_job_file(
         path, errors, known_tools=known_tools, default_backend=default_backend, assistants=assistants
     ):
-        _tally(tallies, spec, options, command_due, now)
+        _tally(tallies, spec, options, lanes, command_due, now)
     if errors.count:
         raise errors.file_error()
     rows = [_row(model, tally, options.prices) for model, tally in sorted(tallies.items())]
@@ -157,9 +158,9 @@ class _JobNeeds:
         # With time enough, lanes.py refuses only the Batch API to tool jobs and flex to other models.
         return FUNCTION_TOOLS if lane is Lane.BATCH else NOT_A_FLEX_MODEL
 
-    def enqueued_lane(self, spec: JobSpec, time_left: timedelta | None, flex_models: Collection[str]) -> Lane:
+    def enqueued_lane(self, spec: JobSpec, time_left: timedelta | None, lanes: LanePolicy) -> Lane:
         """The lane ``enqueue`` would give the job: its own (or ``auto``'s choice among the lanes run today)."""
-        return LanePolicy(flex_models=frozenset(flex_models)).resolve(
+        return lanes.resolve(
             spec.lane,
             responses=not self.on_assistants_backend,
             time_left=time_left,
@@ -172,6 +173,7 @@ def _tally(
     tallies: dict[str, _ModelTally],
     spec: JobSpec,
     options: EstimateOptions,
+    lanes: LanePolicy,
     command_due: datetime | None,
     now: datetime,
 ) -> None:
@@ -180,7 +182,7 @@ def _tally(
     input_tokens = estimate_prompt_tokens(spec)
     output_tokens = output_token_cap(spec) or options.default_output_tokens
     tally.tokens.add(input_tokens, output_tokens)
-    lane = needs.enqueued_lane(spec, _time_left(spec, command_due, now), options.flex_models)
+    lane = needs.enqueued_lane(spec, _time_left(spec, command_due, now), lanes)
     tally.by_auto_lane[lane].add(input_tokens, output_tokens)
     for fixed in CONCRETE_LANES:
         reason = needs.unusable_reason(fixed, options.flex_models)

@@ -375,8 +375,8 @@ class JobProcessor:
 
     def _answer_tools(self, job: JobView, snapshot: ObjectSnapshot, *, answer_prepaid: bool = False) -> float | None:
         backend = self._backend(job)
-        answered_before = self._answered_before(job, backend)
-        if answered_before:
+        recorded = self._results_recorded_before(job, backend)
+        if recorded:
             # An earlier step answered this round and did not commit the object its answer made.
             self._count_blind_recreate(job, backend, "tool round")
         job = self._repo.record_observed(job, snapshot, state=JobState.REQUIRES_ACTION)
@@ -400,7 +400,7 @@ class JobProcessor:
         if not answer_prepaid:
             self._spend(job, requests=1)
         calls = [(call.call_id, call.name, call.arguments) for call in snapshot.tool_calls]
-        results = self._results_recorded_for(job, calls) if answered_before else None
+        results = _results_for(calls, recorded)
         if results is None:
             results = self._tools.run_all(calls)
             job = self._recorder.record_tool_results(job, results)
@@ -428,23 +428,14 @@ class JobProcessor:
             return self._answer_tools(job, after)
         return self._hand_to_stream(job, after, delay)
 
-    def _results_recorded_for(self, job: JobView, calls: list[tuple[str, str, str]]) -> list[ToolResult] | None:
-        """The results an earlier step recorded for these calls (its answer did not get through), so that a
-        handler runs once per call; None unless every call has one."""
-        assert job.object_id is not None
-        recorded = {result.tool_call_id: result for result in self._repo.recorded_tool_results(job.object_id)}
-        if not all(call_id in recorded for call_id, _, _ in calls):
-            return None
-        return [recorded[call_id] for call_id, _, _ in calls]
+    def _results_recorded_before(self, job: JobView, backend: Backend) -> list[ToolResult]:
+        """The tool results an earlier step of this round recorded: if any, its answer may have reached the API.
 
-    def _answered_before(self, job: JobView, backend: Backend) -> bool:
-        """An earlier step of this round recorded its tool results, so its answer may have reached the API.
-
-        A round seen and recorded whose answer was then held back (a spent budget) sent nothing.
+        A round seen and recorded whose answer was then held back (a spent budget) recorded nothing.
         """
         if not backend.chains_objects or job.state != JobState.REQUIRES_ACTION or job.object_id is None:
-            return False
-        return self._repo.tool_results_recorded(job.object_id)
+            return []
+        return self._repo.recorded_tool_results(job.object_id)
 
     def _finish(self, job: JobView, snapshot: ObjectSnapshot) -> float | None:
         """The object ended: record it at once; then collect what it did not carry (each request its own step)."""
@@ -682,6 +673,15 @@ class JobProcessor:
 
     def _fail(self, job: JobView, *, code: str, message: str) -> None:
         self._repo.finish_without_object(job, state=JobState.FAILED, code=code, message=message)
+
+
+def _results_for(calls: list[tuple[str, str, str]], recorded: list[ToolResult]) -> list[ToolResult] | None:
+    """The recorded results of ``calls`` in their order, so that a handler runs once per call (an earlier
+    answer did not get through); None unless every call has one."""
+    by_call = {result.tool_call_id: result for result in recorded}
+    if not all(call_id in by_call for call_id, _, _ in calls):
+        return None
+    return [by_call[call_id] for call_id, _, _ in calls]
 
 
 __all__ = [

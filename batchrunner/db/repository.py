@@ -550,17 +550,6 @@ class Repository:
         with self._sessions() as session:
             return self._object_pk(session, api_id)
 
-    def tool_results_recorded(self, api_id: str) -> bool:
-        """Whether tool results were recorded for the API object ``api_id`` (its answer may have gone out)."""
-        with self._sessions() as session:
-            found = session.scalar(
-                select(ToolInvocation.id)
-                .join(ApiObject, ApiObject.id == ToolInvocation.object_pk)
-                .where(ApiObject.api_id == api_id)
-                .limit(1)
-            )
-        return found is not None
-
     def recorded_tool_results(self, api_id: str) -> list[ToolResult]:
         """The tool results recorded for the API object ``api_id`` (a round answered before), oldest first."""
         with self._sessions() as session:
