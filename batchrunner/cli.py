@@ -10,7 +10,7 @@ from typing import Any, TextIO, cast
 import click
 
 from batchrunner.deadlines import Deadline, parse_deadline
-from batchrunner.lanes import Lane, LanePolicy
+from batchrunner.lanes import LANE_CHOICES, Lane, LanePolicy
 from batchrunner.settings import Settings
 
 
@@ -84,7 +84,7 @@ def _deadline_option(ctx: click.Context, param: click.Parameter, value: str | No
 _DEADLINE = click.option("--deadline", callback=_deadline_option, help=_DEADLINE_HELP)
 _LANE = click.option(
     "--lane",
-    type=click.Choice(["auto", "standard", "background-2h", "background-8h", "flex"]),
+    type=click.Choice(LANE_CHOICES),
     default="auto",
     show_default=True,
     help="Cost lane of Responses jobs whose line names none; auto: the cheapest that meets the job's deadline.",

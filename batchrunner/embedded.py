@@ -96,7 +96,7 @@ def _wait(
 ) -> RunSummary:
     repository = runtime.repository
     sweeper = Sweeper(repository, queue, grace_s=settings.sweep_grace_seconds)
-    last_sweep = time.monotonic()
+    last_sweep = last_batch_check = time.monotonic()
     bar = tqdm(total=enqueued.jobs_in_file, unit="job", disable=not show_progress, desc=enqueued.batch_name)
     try:
         while True:
@@ -111,6 +111,9 @@ def _wait(
             if time.monotonic() - last_sweep > settings.sweep_interval_seconds:
                 sweeper.sweep_once()
                 last_sweep = time.monotonic()
+            if time.monotonic() - last_batch_check > settings.batch_check_seconds:
+                runtime.batch_lane.run_once()
+                last_batch_check = time.monotonic()
             time.sleep(_PROGRESS_INTERVAL_S)
     finally:
         bar.close()

@@ -12,7 +12,7 @@ reader's duplicate-id check, memory does not grow with the file). Per job:
 - each fixed lane's cost: the standard price times the lane's share (``pricing.usage_cost``), n/a for
   a model or job that cannot run there whatever its deadline;
 - ``auto``: the cost in the lane ``enqueue`` would give the job (``lanes.LanePolicy``): the one its
-  line names, else the cheapest lane run today that meets its deadline (the earlier of its line's
+  line names, else the cheapest lane that meets its deadline (the earlier of its line's
   ``deadline`` and the command's, counted from now) and needs.
 """
 
@@ -48,7 +48,7 @@ FUNCTION_TOOLS = "function_tools"
 NOT_A_FLEX_MODEL = "not_a_flex_model"
 ASSISTANTS_BACKEND = "assistants_backend"
 _REASON_TEXT = {
-    FUNCTION_TOOLS: "offer function tools, whose tool rounds a Batch API request cannot take",
+    FUNCTION_TOOLS: "offer function tools or hold a conversation, which one Batch API request cannot take",
     NOT_A_FLEX_MODEL: "run a model flex does not serve (BATCHRUNNER_FLEX_MODELS)",
     ASSISTANTS_BACKEND: "run on the assistants backend, which has only the standard lane",
 }
@@ -177,7 +177,7 @@ def _tally(
     command_due: datetime | None,
     now: datetime,
 ) -> None:
-    needs = _JobNeeds(_model_of(spec), bool(spec.tool_names()), spec.backend is BackendName.ASSISTANTS)
+    needs = _JobNeeds(_model_of(spec), spec.needs_more_than_one_request, spec.backend is BackendName.ASSISTANTS)
     tally = tallies[needs.model or UNKNOWN_MODEL]
     input_tokens = estimate_prompt_tokens(spec)
     output_tokens = output_token_cap(spec) or options.default_output_tokens

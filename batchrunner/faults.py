@@ -3,7 +3,8 @@
 ``BATCHRUNNER_FAULT_POINTS="after_run_create=0.3"`` makes a worker process exit abruptly (as if
 SIGKILLed) with probability 0.3 each time it passes that point. Points: ``after_thread_create`` (the
 API created the thread, its id is not committed), ``after_run_create`` (the API created the run, its id
-is not committed), ``after_tool_outputs`` (outputs submitted, not recorded).
+is not committed), ``after_tool_outputs`` (outputs submitted, not recorded), ``after_batch_upload`` (a Batch
+API input file uploaded, its id not committed), ``after_batch_create`` (the batch created, its id not committed).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ FaultHook = Callable[[str], None]
 # The line a crashing process writes to stderr first: a crash is counted from the logs, since a worker
 # process whose main process has already exited (its sibling crashed) leaves no exit code to read.
 CRASH_LOG_MARK = "batchrunner fault point crash"
-KNOWN_POINTS = frozenset({"after_thread_create", "after_run_create", "after_tool_outputs"})
+KNOWN_POINTS = frozenset(
+    {"after_thread_create", "after_run_create", "after_tool_outputs", "after_batch_upload", "after_batch_create"}
+)
 CRASH_EXIT_CODE = 70
 
 

@@ -78,7 +78,7 @@ def lane_allows(
     """Whether a job may run in ``lane``: its window (and a margin) fits the time left, and its needs fit."""
     if lane is Lane.AUTO:
         return True
-    if lane is Lane.BATCH and uses_tools:
+    if lane is Lane.BATCH and uses_tools:  # or a conversation: anything needing more than one request
         return False
     if lane is Lane.FLEX and (model or "") not in flex_models:
         return False
@@ -122,8 +122,10 @@ def running_lane(value: str | None) -> Lane:
     return Lane(value) if value in CONCRETE_LANES else Lane.STANDARD
 
 
-# The lanes jobs run in today: the Batch API lane is priced and estimated, not yet run.
-RUNNABLE_LANES: frozenset[Lane] = frozenset(CONCRETE_LANES) - {Lane.BATCH}
+# The lanes jobs run in (every concrete one; ``LanePolicy.offered`` narrows them).
+RUNNABLE_LANES: frozenset[Lane] = frozenset(CONCRETE_LANES)
+# What a job file's ``lane`` and ``--lane`` accept.
+LANE_CHOICES: tuple[str, ...] = (Lane.AUTO.value, *(lane.value for lane in CONCRETE_LANES))
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,10 @@ class LanePolicy:
         lane = Lane(requested) if requested is not None else self.default
         if not responses:
             return Lane.STANDARD
+        if lane is Lane.BATCH and uses_tools:
+            # The batch's lane for lines that name none; this job needs tool rounds, which a batch
+            # cannot answer (a line that names the batch lane itself is refused when read).
+            lane = Lane.AUTO
         if lane is not Lane.AUTO:
             return lane
         return choose_lane(
@@ -166,6 +172,7 @@ __all__ = [
     "CONCRETE_LANES",
     "DEADLINE_MARGIN",
     "DEFAULT_FLEX_MODELS",
+    "LANE_CHOICES",
     "LANE_WINDOW",
     "PRICE_SHARE",
     "RUNNABLE_LANES",

@@ -109,6 +109,19 @@ API_DOWN_SINCE = Gauge(
 API_OUTAGES = Counter("batchrunner_api_outages_total", "Times the circuit breaker opened (the API went down).")
 
 
+BATCH_LANE_LINES = Counter(
+    "batchrunner_batch_lane_lines_total",
+    "Batch API lines recorded, by what became of their job (succeeded, failed, ..., retried: another attempt).",
+    ["outcome"],
+)
+API_BATCHES_ENDED = Counter(
+    "batchrunner_api_batches_ended_total", "Batch API batches that ended, by their final status.", ["status"]
+)
+BATCH_LANE_SUBMITTED_LINES = Counter(
+    "batchrunner_batch_lane_submitted_lines_total", "Lines uploaded in Batch API input files."
+)
+
+
 def prime_label_sets(tool_names: list[str]) -> None:
     """Create the series a worker will write, at zero, so a first event is visible to ``rate()``."""
     RUN_STREAMS_OPEN.set(0)
@@ -122,6 +135,10 @@ def prime_label_sets(tool_names: list[str]) -> None:
     for resource in ("requests", "tokens", "paused", "api_down"):
         BUDGET_WAITS.labels(resource=resource)
     LANE_FALLBACKS.labels(from_lane="flex", to_lane="standard")  # the one fallback there is
+    for outcome in ("succeeded", "failed", "incomplete", "cancelled", "retried"):
+        BATCH_LANE_LINES.labels(outcome=outcome)
+    for status in ("completed", "failed", "expired", "cancelled"):
+        API_BATCHES_ENDED.labels(status=status)
     for where in ReplacedIn:
         TEXT_REPLACED.labels(where=where)
     for name in tool_names:

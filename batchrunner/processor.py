@@ -57,7 +57,7 @@ from batchrunner.metrics import (
 )
 from batchrunner.polling import DurationTracker, PollPolicy
 from batchrunner.recording import RunRecorder
-from batchrunner.states import FOLLOWING_STATES, TERMINAL_JOB_STATES, BatchStatus, JobState
+from batchrunner.states import BATCH_LANE_STATES, FOLLOWING_STATES, TERMINAL_JOB_STATES, BatchStatus, JobState
 from batchrunner.tokens import estimate_run_tokens
 from batchrunner.tools.runner import ToolResult, ToolRunner
 
@@ -253,6 +253,8 @@ class JobProcessor:
         return backend
 
     def _step(self, job: JobView) -> float | None:
+        if job.state in BATCH_LANE_STATES:
+            return self._held_by_batch_lane(job)
         if job.batch_status == BatchStatus.CANCELLED:
             return self._stop(job, CANCEL_REQUESTED)
         if job.past_deadline(self._now()):
@@ -271,10 +273,29 @@ class JobProcessor:
         log.warning("job %s: unexpected state %r", job.id, job.state)
         return None
 
+    def _held_by_batch_lane(self, job: JobView) -> float | None:
+        """A job the Batch API lane holds wakes only at its deadline (or when its batch is cancelled): it
+        expires then, a job not yet in an input file is cancelled with its batch; else the driver keeps it
+        (a batch already submitted is cancelled by the driver, which keeps the lines answered so far)."""
+        if job.past_deadline(self._now()):
+            assert job.deadline_at is not None
+            message = f"the job's deadline ({job.deadline_at.isoformat()}) passed while it waited in the Batch API lane"
+            self._repo.finish_without_object(job, state=JobState.EXPIRED, code=DEADLINE_EXCEEDED, message=message)
+            return None
+        if job.batch_status == BatchStatus.CANCELLED and job.state == JobState.BATCH_QUEUED:
+            self._repo.finish_without_object(job, state=JobState.CANCELLED, code="cancelled", message="batch cancelled")
+            return None
+        self._repo.release(job, next_wake_at=job.deadline_at)
+        return None
+
     # -- starting an attempt ----------------------------------------------------------------------
 
     def _start_attempt(self, job: JobView) -> float | None:
         spec, backend = job.spec, self._backend(job)
+        if running_lane(spec.lane) is Lane.BATCH:
+            # The Batch API lane's driver (``batch_lane``) takes it from here: no per-minute budget is spent.
+            self._repo.queue_for_api_batch(job, estimated_tokens=estimate_run_tokens(spec))
+            return None
         if job.target_container_id and not self._repo.try_lock_container(job.target_container_id, job.id):
             return self._reschedule(job, self._config.thread_busy_recheck_s)
         estimated = estimate_run_tokens(spec)

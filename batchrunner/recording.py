@@ -38,6 +38,14 @@ class RunRecorder:
         self.count_finished(job, snapshot)
         return job
 
+    def record_answered(
+        self, job: JobView, snapshot: ObjectSnapshot, messages: list[MessageRecord], *, state: str, retry: bool
+    ) -> JobView:
+        """An attempt answered whole by one request (a Batch API line): stored and counted at once."""
+        job = self._repo.record_answered(job, snapshot, messages, state=state, retry=retry)
+        self.count_finished(job, snapshot)
+        return job
+
     def count_finished(self, job: JobView, snapshot: ObjectSnapshot) -> None:
         """Count one API object that ended (a run, or each response of a chain: each was paid for)."""
         model = snapshot.model or "unknown"

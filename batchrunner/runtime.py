@@ -14,7 +14,10 @@ from batchrunner.backend.assistants.adapter import AssistantsBackend
 from batchrunner.backend.assistants.client import AssistantsClient, RequestRecord
 from batchrunner.backend.base import Backend
 from batchrunner.backend.responses.adapter import ResponsesBackend
+from batchrunner.backend.responses.batch_client import BatchClient
 from batchrunner.backend.responses.client import ResponsesClient
+from batchrunner.batch_lane import BatchLane, BatchLaneConfig, LineRecorder
+from batchrunner.db.api_batches import ApiBatchStore
 from batchrunner.db.engine import make_engine, make_session_factory
 from batchrunner.db.repository import Repository
 from batchrunner.faults import crashing_hook, parse_fault_points
@@ -25,6 +28,7 @@ from batchrunner.limiter.models import BudgetFactory, ModelBudgets
 from batchrunner.metrics import API_REQUEST_DURATION, API_REQUESTS, RUN_STREAMS_OPEN
 from batchrunner.polling import DurationTracker, PollPolicy
 from batchrunner.processor import JobProcessor, ProcessorConfig
+from batchrunner.recording import RunRecorder
 from batchrunner.settings import Settings
 from batchrunner.tools.registry import ToolRegistry
 from batchrunner.tools.runner import ToolRunner
@@ -49,6 +53,12 @@ class SettledObjectWaker:
     def __call__(self, job_id: int, object_id: str) -> None:
         if self._repository.wake_for_object(job_id, object_id) and self.send is not None:
             self.send(job_id)
+
+    def wake_all(self, job_ids: list[int]) -> None:
+        """Send a wake-up to each of ``job_ids`` (due already in the database; the sweeper is the backstop)."""
+        if self.send is not None:
+            for job_id in job_ids:
+                self.send(job_id)
 
 
 def load_tools(settings: Settings) -> ToolRegistry:
@@ -144,6 +154,16 @@ def make_fleet_breaker(settings: Settings) -> CircuitBreaker:
     return make_breaker(_fleet_redis_url(settings), policy)
 
 
+def batch_lane_config(settings: Settings) -> BatchLaneConfig:
+    return BatchLaneConfig(
+        check_interval_s=settings.batch_check_seconds,
+        max_file_lines=settings.batch_file_max_lines,
+        enqueued_token_limits=dict(settings.batch_enqueued_token_limits),
+        default_enqueued_tokens=settings.batch_enqueued_token_limit,
+        max_run_attempts=settings.max_run_attempts,
+    )
+
+
 def processor_config(settings: Settings) -> ProcessorConfig:
     return ProcessorConfig(
         step_lease_s=settings.step_lease_seconds,
@@ -175,6 +195,8 @@ class Runtime:
     budget: ModelBudgets
     processor: JobProcessor
     settled_runs: SettledObjectWaker
+    batch_client: BatchClient
+    batch_lane: BatchLane
     streams: ObjectStreams | None = field(default=None)
 
     @classmethod
@@ -228,17 +250,54 @@ class Runtime:
             else None
         )
         backends: list[Backend] = [AssistantsBackend(client, streams), ResponsesBackend(responses_client, streams)]
+        durations = learned_durations(repository)
+        fault_hook = crashing_hook(parse_fault_points(settings.fault_points))
         processor = JobProcessor(
             repository,
             {backend.name: backend for backend in backends},
             tools,
             budget,
             processor_config(settings),
-            durations=learned_durations(repository),
-            fault_hook=crashing_hook(parse_fault_points(settings.fault_points)),
+            durations=durations,
+            fault_hook=fault_hook,
             breaker=breaker,
         )
-        return cls(settings, repository, client, responses_client, tools, budget, processor, settled_runs, streams)
+        batch_client = BatchClient(
+            settings.api_base_url,
+            settings.api_key_value(),
+            timeout=settings.api_timeout_seconds,
+            transport=transport,
+            on_response=on_response,
+        )
+        lines = LineRecorder(
+            repository,
+            RunRecorder(repository, durations),
+            settled_runs.wake_all,
+            max_run_attempts=settings.max_run_attempts,
+            flex_models=settings.flex_models,
+        )
+        batch_lane = BatchLane(
+            ApiBatchStore(repository.engine),
+            repository,
+            batch_client,
+            lines,
+            settled_runs.wake_all,
+            batch_lane_config(settings),
+            fault_hook=fault_hook,
+        )
+        return cls(
+            settings,
+            repository,
+            client,
+            responses_client,
+            tools,
+            budget,
+            processor,
+            settled_runs,
+            batch_client,
+            batch_lane,
+            streams,
+        )
 
     def wake_jobs_with(self, send: Callable[[int], None]) -> None:
         """How to send a wake-up for a job whose object stream settled (the broker's queue)."""
@@ -249,4 +308,5 @@ class Runtime:
             self.streams.close()
         self.client.close()
         self.responses_client.close()
+        self.batch_client.close()
         self.tools.close()

@@ -152,6 +152,22 @@ class Settings(BaseSettings):
     flex_models: frozenset[str] = Field(
         DEFAULT_FLEX_MODELS, description="Models served in the flex lane, as a JSON list (replaces the default)."
     )
+    batch_check_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How often each worker puts queued batch-lane jobs into Batch API files and looks at the batches "
+        "in flight.",
+    )
+    batch_enqueued_token_limit: int = Field(
+        0, ge=0, description="The Batch API's enqueued-token limit per model (your organization's; 0: none known)."
+    )
+    batch_enqueued_token_limits: dict[str, int] = Field(
+        default_factory=dict,
+        description='Enqueued-token limits of single models, JSON: {"gpt-4o": 90000}; others get the one above.',
+    )
+    batch_file_max_lines: int = Field(
+        50_000, ge=1, le=50_000, description="Most lines of one Batch API input file (the API's limit: 50,000)."
+    )
     sweep_interval_seconds: float = Field(30.0, gt=0, description="How often each worker runs the sweeper.")
     sweep_grace_seconds: float = Field(
         60.0, ge=0, description="How long past its wake-up a job waits before the sweeper re-drives it."

@@ -17,6 +17,9 @@ class JobState(StrEnum):
     RUNNING = "running"
     REQUIRES_ACTION = "requires_action"
     COLLECTING = "collecting"
+    # The Batch API lane: waiting to be put in an input file, then a line of a submitted batch.
+    BATCH_QUEUED = "batch_queued"
+    IN_API_BATCH = "in_api_batch"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -29,6 +32,8 @@ TERMINAL_JOB_STATES: frozenset[JobState] = frozenset(
 )
 # Jobs whose attempt has an API object to look at.
 FOLLOWING_STATES: frozenset[JobState] = frozenset({JobState.RUNNING, JobState.REQUIRES_ACTION})
+# Jobs the Batch API lane's driver holds (``batch_lane``), not the step-by-step processor.
+BATCH_LANE_STATES: frozenset[JobState] = frozenset({JobState.BATCH_QUEUED, JobState.IN_API_BATCH})
 
 
 class Phase(StrEnum):
@@ -39,6 +44,23 @@ class Phase(StrEnum):
     DONE = "done"
 
 
+class SubmissionPhase(StrEnum):
+    """Where a Batch API submission (``api_batches``) stands in batchrunner's hands; each phase's id is
+    committed before the next request, so a crash resumes from it without a second batch."""
+
+    PREPARING = "preparing"  # its jobs are assigned; the input file is not uploaded (or its id not committed)
+    UPLOADED = "uploaded"  # the input file id is committed; the batch is not created (or its id not committed)
+    SUBMITTED = "submitted"  # the batch id is committed: followed until it ends
+    COLLECTING = "collecting"  # the batch ended: its output and error files are being recorded
+    DONE = "done"
+
+
+# Submissions whose lines the API holds (or may be about to): they count against the enqueued-token limit.
+ENQUEUED_PHASES: frozenset[SubmissionPhase] = frozenset(
+    {SubmissionPhase.PREPARING, SubmissionPhase.UPLOADED, SubmissionPhase.SUBMITTED}
+)
+
+
 class BatchStatus(StrEnum):
     ACTIVE = "active"
     STOPPED = "stopped"
@@ -46,4 +68,13 @@ class BatchStatus(StrEnum):
     FINISHED = "finished"
 
 
-__all__ = ["FOLLOWING_STATES", "TERMINAL_JOB_STATES", "BatchStatus", "JobState", "Phase"]
+__all__ = [
+    "BATCH_LANE_STATES",
+    "ENQUEUED_PHASES",
+    "FOLLOWING_STATES",
+    "TERMINAL_JOB_STATES",
+    "BatchStatus",
+    "JobState",
+    "Phase",
+    "SubmissionPhase",
+]

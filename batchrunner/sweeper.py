@@ -9,13 +9,13 @@ re-driven only once they are ``BUSY_GRACE_FACTOR`` times the grace overdue.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from batchrunner.db.repository import TERMINAL_STATES, Repository
+from batchrunner.db.repository import Repository
 from batchrunner.limiter.models import ModelBudgets
 from batchrunner.metrics import BUDGET_REMAINING, JOBS_BY_STATE, JOBS_IN_FLIGHT, SWEEPER_REDRIVES
+from batchrunner.states import JobState
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,8 @@ class Sweeper:
 
     def publish_gauges(self) -> None:
         counts = self._repo.count_by_state()
-        for state in ("pending", *_IN_FLIGHT_STATES, *TERMINAL_STATES):
-            JOBS_BY_STATE.labels(state=state).set(counts.get(state, 0))
+        for state in JobState:
+            JOBS_BY_STATE.labels(state=state.value).set(counts.get(state, 0))
         JOBS_IN_FLIGHT.set(sum(counts.get(state, 0) for state in _IN_FLIGHT_STATES))
         if self._budgets is None:
             return
@@ -85,26 +85,7 @@ class Sweeper:
             if snapshot.remaining_tokens is not None:
                 BUDGET_REMAINING.labels(resource="tokens", model=model).set(snapshot.remaining_tokens)
 
-
-class PeriodicSweeper:
-    """Runs a sweeper every ``interval_s`` in a daemon thread until stopped."""
-
-    def __init__(self, sweeper: Sweeper, interval_s: float) -> None:
-        self._sweeper = sweeper
-        self._interval = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="batchrunner-sweeper", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self._sweeper.sweep_once()
-                self._sweeper.publish_gauges()
-            except Exception:  # the database may be restarting; try again next round
-                log.exception("sweep failed; retrying in %.0fs", self._interval)
+    def sweep_and_publish(self) -> None:
+        """One round of a worker's sweeper thread."""
+        self.sweep_once()
+        self.publish_gauges()

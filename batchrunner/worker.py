@@ -22,8 +22,9 @@ import dramatiq  # noqa: E402  (prometheus_client must see the multiprocess dire
 from batchrunner.actors import JobQueue  # noqa: E402
 from batchrunner.broker import build_broker  # noqa: E402
 from batchrunner.metrics import prime_label_sets  # noqa: E402
+from batchrunner.periodic import PeriodicTask  # noqa: E402
 from batchrunner.runtime import Runtime, unshared_budget_problem  # noqa: E402
-from batchrunner.sweeper import PeriodicSweeper, Sweeper  # noqa: E402
+from batchrunner.sweeper import Sweeper  # noqa: E402
 from batchrunner.worker_middleware import MetricsMiddleware  # noqa: E402
 
 log = logging.getLogger("batchrunner.worker")
@@ -62,7 +63,8 @@ def runtime() -> Runtime:
             _runtime.wake_jobs_with(queue.wake)
             prime_label_sets(_runtime.tools.names())
             sweeper = Sweeper(_runtime.repository, queue, grace_s=settings.sweep_grace_seconds, budgets=_runtime.budget)
-            PeriodicSweeper(sweeper, settings.sweep_interval_seconds).start()
+            PeriodicTask("sweeper", sweeper.sweep_and_publish, settings.sweep_interval_seconds).start()
+            PeriodicTask("batch lane", _runtime.batch_lane.run_once, settings.batch_check_seconds).start()
             log.info("batchrunner worker ready (threads=%s)", settings.worker_threads)
         return _runtime
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -70,6 +71,62 @@ def fakeai_url(services_required: bool, tmp_path: Path) -> Iterator[str]:
                 return False
 
         wait_until(answers, timeout=60, message="FakeAI to answer")
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+# aimock (npm ``@copilotkit/aimock``, MIT): an OpenAI API mock nobody here wrote whose Files and Batch API
+# run /v1/responses batches. Installed once per machine from the npm registry into the user's cache.
+AIMOCK_PACKAGE = "@copilotkit/aimock@1.43.0"
+
+
+def _aimock_cli(services_required: bool) -> Path:
+    override = os.environ.get("AIMOCK_CLI_PATH")
+    if override:
+        return Path(override)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "batchrunner-tests" / "aimock-1.43.0"
+    cli = cache / "node_modules" / "@copilotkit" / "aimock" / "dist" / "cli.js"
+    if cli.exists():
+        return cli
+    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+    if missing:
+        message = f"aimock needs Node.js >= 20.15 and npm ({', '.join(missing)} not found)"
+        pytest.fail(message) if services_required else pytest.skip(message)
+    cache.mkdir(parents=True, exist_ok=True)
+    installed = subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(cache), AIMOCK_PACKAGE],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if installed.returncode != 0 or not cli.exists():
+        message = f"npm install {AIMOCK_PACKAGE} failed: {installed.stderr[-2000:]}"
+        pytest.fail(message) if services_required else pytest.skip(message)
+    return cli
+
+
+@pytest.fixture
+def aimock_url(services_required: bool, tmp_path: Path) -> Iterator[str]:
+    """The /v1 URL of an aimock server in a child process (its state is its own: one per test)."""
+    cli = _aimock_cli(services_required)
+    port = free_port()
+    fixtures = tmp_path / "aimock-fixtures"
+    fixtures.mkdir()
+    log = (tmp_path / "aimock.log").open("w")
+    command = ["node", str(cli), "--port", str(port), "--host", "127.0.0.1", "--fixtures", str(fixtures)]
+    process = subprocess.Popen([*command, "--log-level", "warn"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+
+        def answers() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/v1/batches", timeout=1).status_code < 500
+            except httpx.HTTPError:
+                return False
+
+        wait_until(answers, timeout=60, message="aimock to answer")
         yield f"http://127.0.0.1:{port}/v1"
     finally:
         process.terminate()

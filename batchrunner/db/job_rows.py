@@ -56,7 +56,7 @@ def job_row(
         spec.lane,
         responses=spec.backend is BackendName.RESPONSES,
         time_left=deadline - enqueued_at if deadline is not None else None,
-        uses_tools=bool(spec.tool_names()),
+        uses_tools=spec.needs_more_than_one_request,
         model=(spec.request or {}).get("model"),
     )
     # ASCII JSON holds no tab, newline or carriage return: only its backslashes need escaping.

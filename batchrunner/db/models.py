@@ -82,6 +82,8 @@ class Job(Base):
     deadline_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # The cost lane the job runs in (``lanes.Lane``), resolved when it was enqueued; NULL: standard.
     lane: Mapped[str | None] = mapped_column(String(16))
+    # The Batch API submission (``api_batches.id``) whose input file holds the job's current attempt.
+    api_batch_pk: Mapped[int | None] = mapped_column(Integer())
     version: Mapped[int] = _counter()
     step_retries: Mapped[int] = _counter()
     # Tokens reserved from the rate-limit budget for the current attempt (the estimate, before usage is known).
@@ -92,6 +94,42 @@ class Job(Base):
     prompt_tokens: Mapped[int] = _counter(BigInteger)
     completion_tokens: Mapped[int] = _counter(BigInteger)
     total_tokens: Mapped[int] = _counter(BigInteger)
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class ApiBatch(Base):
+    """One Batch API submission: an input file of batch-lane jobs of one batch and one model.
+
+    Its row (and its jobs' ``api_batch_pk``) is committed before the file is uploaded, the file id before
+    the batch is created, and the batch id as soon as it is known: a crash in between is resumed from
+    here (``key`` is the batch's ``metadata.batchrunner_submission``, which finds a batch created just
+    before a crash). ``phase`` is ``batch_lane.SubmissionPhase``; ``api_status`` the Batch API's status.
+    """
+
+    __tablename__ = "api_batches"
+    __table_args__ = (Index(None, "phase", "next_check_at"),)
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), nullable=False)
+    model: Mapped[str] = mapped_column(String(128), nullable=False)
+    phase: Mapped[str] = mapped_column(String(32), nullable=False)
+    version: Mapped[int] = _counter()
+    lines: Mapped[int] = _counter()
+    # Tokens the lines are estimated to take: what counts against the model's enqueued-token limit.
+    estimated_tokens: Mapped[int] = _counter(BigInteger)
+    input_file_id: Mapped[str | None] = mapped_column(String(128))
+    api_batch_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    api_status: Mapped[str | None] = mapped_column(String(32))
+    output_file_id: Mapped[str | None] = mapped_column(String(128))
+    error_file_id: Mapped[str | None] = mapped_column(String(128))
+    completed_lines: Mapped[int] = _counter()
+    failed_lines: Mapped[int] = _counter()
+    error_message: Mapped[str | None] = mapped_column(Text())
+    # When a driver should look at it next; a driver holding it moves this past its work (a lease).
+    next_check_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _updated_at()
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
@@ -229,6 +267,7 @@ class ContainerLock(Base):
 
 
 __all__ = [
+    "ApiBatch",
     "ApiObject",
     "AssistantRunStep",
     "Base",

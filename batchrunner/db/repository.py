@@ -105,6 +105,13 @@ _CLAIM = (
 )
 
 
+_VIEW = select(
+    *_JOB_VIEW_COLUMNS,
+    select(Batch.name).where(_BATCH_OF_JOB).scalar_subquery().label("batch_name"),
+    select(Batch.status).where(_BATCH_OF_JOB).scalar_subquery().label("batch_status"),
+).where(Job.id == bindparam("job_id"))
+
+
 class ResultRow(NamedTuple):
     """A job as ``results`` shows it: its ``RESULT_COLUMNS`` (after its id), and its newest API object
     as (id, status, how many it made), (None, None, 0) when it made none."""
@@ -167,6 +174,13 @@ class JobView:
         return self.deadline_at is not None and now >= self.deadline_at
 
 
+def _job_view(mapping: Any) -> JobView:
+    values = dict(mapping)
+    # The lane the job runs in now (a flex job may have fallen back to standard), not the line's.
+    values["spec"] = replace(JobSpec.from_json(values["spec"]), lane=values.pop("lane") or Lane.STANDARD.value)
+    return JobView(**values)
+
+
 def _stop_error(job: JobView, snapshot: ObjectSnapshot) -> dict[str, str]:
     """Why batchrunner stopped a job whose object ended after the cancel it sent."""
     if job.stopped_state is JobState.EXPIRED:
@@ -194,6 +208,10 @@ class Repository:
         self._now = clock or (lambda: datetime.now(UTC))
         # The version each thread last wrote, so a step's error handler can release the job it holds.
         self._written = threading.local()
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
 
     # -- batches and enqueueing -------------------------------------------------------------------
 
@@ -355,10 +373,7 @@ class Repository:
             ).first()
         if row is None:
             return None
-        values = dict(row._mapping)
-        # The lane the job runs in now (a flex job may have fallen back to standard), not the line's.
-        values["spec"] = replace(JobSpec.from_json(values["spec"]), lane=values.pop("lane") or Lane.STANDARD.value)
-        return JobView(**values)
+        return _job_view(row._mapping)
 
     def _single_statement(self) -> AbstractContextManager[Connection]:
         """A connection for one statement: on Postgres it commits by itself (no BEGIN and COMMIT round trips)."""
@@ -447,6 +462,45 @@ class Repository:
             version = self._cas(connection, job, lane=lane.value, next_wake_at=next_wake_at)
         return replace(job, version=version, spec=replace(job.spec, lane=lane.value))
 
+    def queue_for_api_batch(self, job: JobView, *, estimated_tokens: int) -> JobView:
+        """Begin the job's next attempt as a line for the Batch API lane's driver to submit; the job wakes
+        again only at its deadline (the driver moves it on)."""
+        values: dict[str, Any] = {
+            "state": JobState.BATCH_QUEUED,
+            "attempt": job.attempt + 1,
+            "tool_rounds": 0,
+            "object_id": None,
+            "estimated_tokens": estimated_tokens,
+            "api_batch_pk": None,
+            "step_retries": 0,
+        }
+        with self._single_statement() as connection:
+            version = self._cas(connection, job, next_wake_at=job.deadline_at, **values)
+        values.pop("api_batch_pk")
+        return replace(job, version=version, **values)
+
+    def retry_in_lane(self, job: JobView, lane: Lane, *, code: str | None, message: str | None) -> JobView:
+        """End the job's attempt without an API object (a Batch API line that failed or was never run) and
+        make it due for another attempt in ``lane``."""
+        values: dict[str, Any] = {
+            "state": JobState.PENDING,
+            "lane": lane.value,
+            "object_id": None,
+            "error_code": code,
+            "error_message": message,
+            "step_retries": 0,
+            "next_wake_at": self._now(),
+        }
+        with self._single_statement() as connection:
+            version = self._cas(connection, job, **values)
+        return replace(job, version=version, state=JobState.PENDING, spec=replace(job.spec, lane=lane.value))
+
+    def view(self, job_id: int) -> JobView | None:
+        """Job ``job_id`` as it stands, without claiming it (a write still needs the version read here)."""
+        with self._engine.connect() as connection:
+            row = connection.execute(_VIEW, {"job_id": job_id}).first()
+        return _job_view(row._mapping) if row is not None else None
+
     def unstart_attempt(self, job: JobView) -> JobView:
         """Undo ``begin_attempt`` for an attempt whose first object the API refused to create (a 429)."""
         values: dict[str, Any] = {"state": JobState.PENDING, "attempt": job.attempt - 1}
@@ -490,20 +544,36 @@ class Repository:
         wake: dict[str, Any] = {"next_wake_at": reschedule_at} if reschedule_at is not None else {}
         with self._engine.begin() as connection:
             version = self._cas(connection, job, **values, **wake)
-            row = {
-                "job_id": job.id,
-                "attempt": job.attempt,
-                "round": round_,
-                "backend": snapshot.backend,
-                "kind": snapshot.kind,
-                "recorded_at": now,
-                "lane": running_lane(job.spec.lane).value,
-                **self._object_columns(snapshot),
-            }
-            connection.execute(statements.insert_api_object(self._postgres), row)
-            if snapshot.details:
-                self._store_details(connection, self._object_pk(connection, snapshot.object_id), snapshot.details)
+            self._insert_object(connection, job, snapshot, round_=round_, recorded_at=now)
         return replace(job, version=version, **values)
+
+    def _insert_object(
+        self,
+        connection: Connection,
+        job: JobView,
+        snapshot: ObjectSnapshot,
+        *,
+        round_: int,
+        recorded_at: datetime,
+        **extra: Any,
+    ) -> int | None:
+        """Store a new API object of the job's attempt (and its details); its key."""
+        row = {
+            "job_id": job.id,
+            "attempt": job.attempt,
+            "round": round_,
+            "backend": snapshot.backend,
+            "kind": snapshot.kind,
+            "recorded_at": recorded_at,
+            "lane": running_lane(job.spec.lane).value,
+            **self._object_columns(snapshot),
+            **extra,
+        }
+        connection.execute(statements.insert_api_object(self._postgres), row)
+        object_pk = self._object_pk(connection, snapshot.object_id)
+        if snapshot.details:
+            self._store_details(connection, object_pk, snapshot.details)
+        return object_pk
 
     def record_observed(
         self,
@@ -663,28 +733,65 @@ class Repository:
         now = self._now()
         with self._engine.begin() as connection:
             object_pk = self._update_object(connection, snapshot, finished_recorded_at=now)
-            self._store_messages(connection, job.id, object_pk, messages)
-            job_values: dict[str, Any] = {"state": state, "step_retries": 0}
-            if retry:
-                job_values.update(
-                    next_wake_at=now,
-                    object_id=None,
-                    error_code=snapshot.error_code,
-                    error_message=snapshot.error_message,
-                )
-            else:
-                job_values.update(
-                    next_wake_at=None,
-                    finished_at=now,
-                    output_text=output_text(messages) or None,
-                    error_code=snapshot.error_code or (snapshot.incomplete_reason if state == "incomplete" else None),
-                    error_message=snapshot.error_message,
-                )
-                if job.cancel_requested and state == job.stopped_state:
-                    job_values.update(_stop_error(job, snapshot))
-            version = self._cas(connection, job, sum_usage=True, **job_values)
-            if not retry and job.target_container_id:
-                self._unlock_container(connection, job.target_container_id, job.id)
+            return self._finish_with(connection, job, snapshot, object_pk, messages, state=state, retry=retry, now=now)
+
+    def record_answered(
+        self, job: JobView, snapshot: ObjectSnapshot, messages: list[MessageRecord], *, state: str, retry: bool
+    ) -> JobView:
+        """An attempt whose one request came back answered whole (a Batch API line): its object, output and
+        the job's next state in one transaction (``retry``: the job is pending for another attempt)."""
+        now = self._now()
+        with self._engine.begin() as connection:
+            object_pk = self._insert_object(
+                connection, job, snapshot, round_=0, recorded_at=now, finished_recorded_at=now
+            )
+            return self._finish_with(
+                connection,
+                job,
+                snapshot,
+                object_pk,
+                messages,
+                state=state,
+                retry=retry,
+                now=now,
+                object_id=snapshot.object_id,
+            )
+
+    def _finish_with(
+        self,
+        connection: Connection,
+        job: JobView,
+        snapshot: ObjectSnapshot,
+        object_pk: int | None,
+        messages: list[MessageRecord],
+        *,
+        state: str,
+        retry: bool,
+        now: datetime,
+        **job_extra: Any,
+    ) -> JobView:
+        self._store_messages(connection, job.id, object_pk, messages)
+        job_values: dict[str, Any] = {"state": state, "step_retries": 0, **job_extra}
+        if retry:
+            job_values.update(
+                next_wake_at=now,
+                object_id=None,
+                error_code=snapshot.error_code,
+                error_message=snapshot.error_message,
+            )
+        else:
+            job_values.update(
+                next_wake_at=None,
+                finished_at=now,
+                output_text=output_text(messages) or None,
+                error_code=snapshot.error_code or (snapshot.incomplete_reason if state == "incomplete" else None),
+                error_message=snapshot.error_message,
+            )
+            if job.cancel_requested and state == job.stopped_state:
+                job_values.update(_stop_error(job, snapshot))
+        version = self._cas(connection, job, sum_usage=True, **job_values)
+        if not retry and job.target_container_id:
+            self._unlock_container(connection, job.target_container_id, job.id)
         return replace(job, version=version, state=state)
 
     def finish_without_object(self, job: JobView, *, state: str, code: str, message: str) -> None:

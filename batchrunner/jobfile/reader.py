@@ -229,6 +229,12 @@ def _parse(
         deadline=data.get("deadline"),
         lane=data.get("lane"),
     )
+    if spec.lane == "batch" and spec.needs_more_than_one_request:
+        message = (
+            "the batch lane answers one request per job: a job with function tools or a conversation cannot run "
+            "there (give auto or another lane)"
+        )
+        raise LineErrors([LineError(line_no, "lane", message)])
     return spec, explicit_id
 
 

@@ -197,8 +197,8 @@ DeadlineText = Annotated[str, AfterValidator(_valid_deadline)]
 
 
 BackendChoice = Literal["assistants", "responses"]
-# ``lanes.Lane`` values a job line may name (the Batch API lane is not offered yet).
-LaneChoice = Literal["auto", "standard", "background-2h", "background-8h", "flex"]
+# ``lanes.LANE_CHOICES``: the ``lanes.Lane`` values a job line may name.
+LaneChoice = Literal["auto", "standard", "background-2h", "background-8h", "flex", "batch"]
 
 
 class JobLine(StrictModel):

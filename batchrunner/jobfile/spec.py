@@ -67,6 +67,12 @@ class JobSpec:
             return {tool["name"] for tool in self.request.get("tools") or () if tool.get("type") == "function"}
         return {tool["function"]["name"] for tool in self.params.get("tools") or () if tool.get("type") == "function"}
 
+    @property
+    def needs_more_than_one_request(self) -> bool:
+        """Whether the job may take tool rounds or holds a conversation: the Batch API answers neither."""
+        conversation = self.request is not None and self.request.get("conversation") is not None
+        return bool(self.tool_names()) or self.thread_id is not None or self.new_conversation or conversation
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable dict that ``from_json`` turns back into an equal ``JobSpec``."""
         return {

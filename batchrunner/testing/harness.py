@@ -23,7 +23,10 @@ from batchrunner.backend.assistants.adapter import AssistantsBackend
 from batchrunner.backend.assistants.client import AssistantsClient
 from batchrunner.backend.base import Backend
 from batchrunner.backend.responses.adapter import ResponsesBackend
+from batchrunner.backend.responses.batch_client import BatchClient
 from batchrunner.backend.responses.client import ResponsesClient
+from batchrunner.batch_lane import BatchLane, BatchLaneConfig, LineRecorder
+from batchrunner.db.api_batches import ApiBatchStore
 from batchrunner.db.engine import make_engine, make_session_factory
 from batchrunner.db.repository import Repository
 from batchrunner.faults import FaultHook, no_faults
@@ -33,7 +36,9 @@ from batchrunner.limiter import Budget, Learning, MemoryBudget
 from batchrunner.limiter.breaker import CircuitBreaker, MemoryBreakerStore
 from batchrunner.limiter.breaker_state import BreakerPolicy
 from batchrunner.limiter.models import ModelBudgets
+from batchrunner.polling import DurationTracker
 from batchrunner.processor import JobProcessor, ProcessorConfig
+from batchrunner.recording import RunRecorder
 from batchrunner.simulator.app import create_app
 from batchrunner.simulator.config import SimConfig
 from batchrunner.simulator.transport import SyncASGITransport
@@ -68,9 +73,17 @@ class StepHarness:
     outage: OutageTransport
     breaker: CircuitBreaker
     budgets: ModelBudgets
+    batch_lane: BatchLane | None = None
+    batch_check_s: float = 30.0
     queue: list[tuple[datetime, int, int]] = field(default_factory=list)
     steps: int = 0
+    batch_rounds: int = 0
     _order: Iterator[int] = field(default_factory=itertools.count)
+    _next_batch_check: datetime | None = None
+
+    def wake_all(self, job_ids: list[int]) -> None:
+        for job_id in job_ids:
+            self.wake(job_id)
 
     def wake(self, job_id: int, delay_s: float = 0.0) -> None:
         heapq.heappush(self.queue, (self.clock.now + timedelta(seconds=delay_s), next(self._order), job_id))
@@ -102,15 +115,31 @@ class StepHarness:
             self.wake(job_id, delay)
         return job_id
 
+    def batch_round(self) -> None:
+        """One round of the Batch API lane's driver, at the clock's time."""
+        assert self.batch_lane is not None
+        self.batch_lane.run_once()
+        self.batch_rounds += 1
+        self._next_batch_check = self.clock.now + timedelta(seconds=self.batch_check_s)
+
     def drain(self, max_steps: int = 10_000) -> int:
-        """Deliver wake-ups until none is left; return how many were delivered."""
+        """Deliver wake-ups, and run the Batch API lane every ``batch_check_s`` while it has work, until
+        nothing is left; return how many wake-ups and rounds were delivered."""
         delivered = 0
-        while self.queue and delivered < max_steps:
-            self.step()
+        while delivered < max_steps:
+            lane_busy = self.batch_lane is not None and self.batch_lane.has_work()
+            if not self.queue and not lane_busy:
+                return delivered
+            if self._next_batch_check is None:  # a worker's first round comes one interval after it starts
+                self._next_batch_check = self.clock.now + timedelta(seconds=self.batch_check_s)
+            check_at = self._next_batch_check
+            if lane_busy and (not self.queue or self.queue[0][0] >= check_at):
+                self.clock.advance_to(check_at)
+                self.batch_round()
+            else:
+                self.step()
             delivered += 1
-        if self.queue:
-            raise AssertionError(f"jobs still queued after {max_steps} steps")
-        return delivered
+        raise AssertionError(f"jobs still queued after {max_steps} steps")
 
     def sim_stats(self) -> dict[str, Any]:
         with httpx.Client(transport=self.transport, base_url="http://sim") as client:
@@ -158,6 +187,7 @@ def step_harness(
     learning: Learning | None = None,
     per_model: bool = False,
     clock: FakeClock | None = None,
+    batch_lane: BatchLaneConfig | None = None,
 ) -> Iterator[StepHarness]:
     """The processor, the simulator over ASGI on a fake clock, and a database; ``drain`` runs the jobs.
 
@@ -181,22 +211,47 @@ def step_harness(
         budgets = ModelBudgets(lambda model, rpm, tpm: MemoryBudget(rpm, tpm, clock=clock.timestamp, learning=learning))
     else:
         budgets = ModelBudgets.single(fleet_budget)
+    processor_config = config or ProcessorConfig()
     processor = JobProcessor(
         repository,
         {backend.name: backend for backend in backends},
         runner,
         budgets,
-        config or ProcessorConfig(),
+        processor_config,
         clock=clock,
         rand=lambda: 0.5,
         fault_hook=fault_hook,
         breaker=breaker,
     )
+    harness = StepHarness(repository, processor, clock, transport, fleet_budget, outage, breaker, budgets)
+    batch_client = BatchClient("http://sim/v1", "sk-harness", **api)
+    lane_config = batch_lane or BatchLaneConfig(
+        check_interval_s=30.0, max_run_attempts=processor_config.max_run_attempts
+    )
+    lines = LineRecorder(
+        repository,
+        RunRecorder(repository, DurationTracker()),
+        harness.wake_all,
+        max_run_attempts=lane_config.max_run_attempts,
+        clock=clock,
+    )
+    harness.batch_lane = BatchLane(
+        ApiBatchStore(engine, clock=clock),
+        repository,
+        batch_client,
+        lines,
+        harness.wake_all,
+        lane_config,
+        clock=clock,
+        fault_hook=fault_hook,
+    )
+    harness.batch_check_s = lane_config.check_interval_s
     try:
-        yield StepHarness(repository, processor, clock, transport, fleet_budget, outage, breaker, budgets)
+        yield harness
     finally:
         client.close()
         responses_client.close()
+        batch_client.close()
         runner.close()
         engine.dispose()
 

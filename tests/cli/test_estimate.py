@@ -137,11 +137,11 @@ def test_without_a_deadline_auto_is_the_standard_cost(workdir: Path) -> None:
 @pytest.mark.parametrize(
     ("deadline", "lanes"),
     [
-        # model: lane auto should pick (3h: 2h window fits, flex fits; 25h: the 8h window, as the Batch
-        # API lane is priced but not run yet)
+        # model: lane auto should pick (3h: 2h window fits, flex fits; 25h: the Batch API lane for tool-less
+        # jobs, the 8h window for the model with a tool job, flex where offered)
         ("3h", {"gpt-4o-mini": Lane.BACKGROUND_2H, "gpt-4o": Lane.BACKGROUND_2H, "gpt-5-mini": Lane.FLEX}),
         ("9h", {"gpt-4o-mini": Lane.BACKGROUND_8H, "gpt-4o": Lane.BACKGROUND_8H, "gpt-5-mini": Lane.FLEX}),
-        ("25h", {"gpt-4o-mini": Lane.BACKGROUND_8H, "gpt-4o": Lane.BACKGROUND_8H, "gpt-5-mini": Lane.FLEX}),
+        ("25h", {"gpt-4o-mini": Lane.BATCH, "gpt-4o": Lane.BACKGROUND_8H, "gpt-5-mini": Lane.FLEX}),
     ],
 )
 def test_the_deadline_picks_each_jobs_auto_lane(workdir: Path, deadline: str, lanes: dict[str, Lane]) -> None:
@@ -154,21 +154,21 @@ def test_the_deadline_picks_each_jobs_auto_lane(workdir: Path, deadline: str, la
 
 
 def test_a_lines_own_earlier_deadline_wins_over_the_commands(workdir: Path) -> None:
-    """A job whose line says 3h runs background-2h under --deadline 30h; its neighbour without one the 8h window."""
+    """A job whose line says 3h runs background-2h under --deadline 30h; its neighbour without one the Batch API."""
     jobs = [_job("soon", "asst_plain", deadline="3h"), _job("later", "asst_plain")]
     row = _rows(_json_estimate(_write(workdir, jobs), "--deadline", "30h"))["gpt-4o-mini"]
     expected = _cost("gpt-4o-mini", INPUT_TOKENS, DEFAULT_OUTPUT_TOKENS, Lane.BACKGROUND_2H) + _cost(
-        "gpt-4o-mini", INPUT_TOKENS, DEFAULT_OUTPUT_TOKENS, Lane.BACKGROUND_8H
+        "gpt-4o-mini", INPUT_TOKENS, DEFAULT_OUTPUT_TOKENS, Lane.BATCH
     )
     assert row["auto"] == pytest.approx(expected)
-    assert row["auto_lanes"] == {"background-2h": 1, "background-8h": 1}
+    assert row["auto_lanes"] == {"background-2h": 1, "batch": 1}
 
 
 def test_a_lines_own_lane_is_the_lane_it_is_estimated_in(workdir: Path) -> None:
     """A line naming its lane (standard) is estimated there whatever the deadline, as enqueue would run it."""
     jobs = [_job("forced", "asst_plain", lane="standard"), _job("auto", "asst_plain")]
     row = _rows(_json_estimate(_write(workdir, jobs), "--deadline", "30h"))["gpt-4o-mini"]
-    assert row["auto_lanes"] == {"standard": 1, "background-8h": 1}
+    assert row["auto_lanes"] == {"standard": 1, "batch": 1}
 
 
 def test_assistants_backend_jobs_have_only_the_standard_lane(workdir: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -40,11 +41,22 @@ def test_the_cheapest_lane_that_meets_the_deadline_and_the_jobs_needs(
     assert choose_lane(time_left=time_left, uses_tools=uses_tools, model=model) is lane
 
 
-def test_the_lanes_run_today_leave_the_batch_api_out() -> None:
-    """Enqueueing never picks the Batch API lane yet: a day's deadline gets the 8h window."""
+def test_a_day_and_more_picks_the_batch_api_for_tool_less_jobs_only() -> None:
+    """With more than the Batch API's day (and the margin) left, auto picks batch; a tool job the 8h window;
+    a batch-wide ``--lane batch`` leaves a tool job to auto."""
     policy = LanePolicy()
-    lane = policy.resolve(None, responses=True, time_left=25 * HOURS, uses_tools=False, model="gpt-4o-mini")
-    assert lane is Lane.BACKGROUND_8H
+    assert policy.resolve(None, responses=True, time_left=25 * HOURS, uses_tools=False, model="gpt-4o-mini") is (
+        Lane.BATCH
+    )
+    assert policy.resolve(None, responses=True, time_left=24 * HOURS, uses_tools=False, model="gpt-4o-mini") is (
+        Lane.BACKGROUND_8H
+    )
+    assert policy.resolve(None, responses=True, time_left=25 * HOURS, uses_tools=True, model="gpt-4o-mini") is (
+        Lane.BACKGROUND_8H
+    )
+    forced = LanePolicy(default=Lane.BATCH)
+    assert forced.resolve(None, responses=True, time_left=None, uses_tools=False, model="gpt-4o-mini") is Lane.BATCH
+    assert forced.resolve(None, responses=True, time_left=None, uses_tools=True, model="gpt-4o-mini") is (Lane.STANDARD)
 
 
 def test_a_named_lane_wins_and_the_assistants_backend_runs_standard() -> None:
@@ -71,6 +83,22 @@ def test_a_job_line_names_its_lane_and_a_bad_one_by_field() -> None:
         job("a", lane="background-8h")
     [error] = assistants.value.errors
     assert error.field == "lane" and "responses backend only" in error.message
+
+
+def test_a_line_may_name_the_batch_lane_only_for_a_single_request() -> None:
+    """``"lane": "batch"`` suits a tool-less job on its own; with function tools or a conversation the line is
+    refused."""
+    assert job("plain", backend=BackendName.RESPONSES, lane="batch").lane == "batch"
+    cases: list[dict[str, Any]] = [
+        {"assistant_id": "asst_math", "text": "What is 6 * 7?"},
+        {"thread_id": "conv_existing"},
+        {"new_conversation": True},
+    ]
+    for fields in cases:
+        with pytest.raises(LineErrors) as refused_line:
+            job("x", backend=BackendName.RESPONSES, lane="batch", **fields)
+        [error] = refused_line.value.errors
+        assert error.field == "lane" and "one request per job" in error.message, fields
 
 
 def _row_lane(spec: JobSpec, batch_deadline: datetime | None = None, policy: LanePolicy | None = None) -> str:

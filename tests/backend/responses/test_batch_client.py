@@ -464,33 +464,30 @@ def test_an_unreadable_line_raises_naming_its_number_after_the_lines_before_it(b
     assert str(caught.value).startswith("line 3 of file file-out: ")
 
 
-# -- FakeAI, a server nobody here wrote -----------------------------------------------------------
-
-
-# What FakeAI 0.0.4 does (read in its source and seen over HTTP): POST /v1/files ignores the upload and
-# answers a made-up file (random size, name uploaded_file_N.jsonl, purpose fine-tune); it has no
-# GET /v1/files/{id}/content; every /v1/batches route answers 500 because FakeAIService.batch_service is
-# never built (commented out, "TODO"); and its BatchService would refuse /v1/responses lines anyway
-# ("Unsupported batch endpoint": it runs chat/completions, embeddings and completions only).
-FAKEAI_NO_BATCHES = (
-    "FakeAI answers every /v1/batches request 500 (its FakeAIService.batch_service is never built) "
-    "and its batch runner has no /v1/responses support"
-)
+# -- aimock, a server nobody here wrote -----------------------------------------------------------
 
 
 @pytest.mark.e2e
-def test_fakeai_takes_an_upload_and_a_batch_of_responses_lines(fakeai_url: str) -> None:
-    """Upload and retrieve a file on FakeAI, then create and retrieve a /v1/responses batch (skipped while
-    FakeAI's batch routes answer 500)."""
-    with BatchClient(fakeai_url, "sk-independent", timeout=30.0) as client:
-        upload = client.upload_file(jsonl(THREE), "requests.jsonl").data
-        assert upload.id and client.retrieve_file(upload.id).data.id == upload.id
-        try:
-            created = client.create_batch(upload.id, metadata={"batchrunner_job": "b:fakeai"}).data
-        except TransientError as error:
-            if error.status_code != 500:
-                raise
-            pytest.skip(FAKEAI_NO_BATCHES)
-        retrieved = client.retrieve_batch(created.id).data
-        assert retrieved.id == created.id and retrieved.endpoint == "/v1/responses"
-        assert retrieved.known_status is not None
+def test_aimock_takes_an_upload_and_runs_a_batch_of_responses_lines(aimock_url: str) -> None:
+    """Upload a file of /v1/responses lines to aimock, create, list and follow the batch, read its output.
+
+    aimock advances a batch on each retrieve (validating, in_progress, completed) and answers every line
+    with a fixed completed response.
+    """
+    with BatchClient(aimock_url, "sk-independent", timeout=30.0) as client:
+        content = jsonl(THREE)
+        upload = client.upload_file(content, "requests.jsonl").data
+        assert upload.id and client.file_content(upload.id) == content
+        created = client.create_batch(upload.id, metadata={"batchrunner_job": "b:aimock"}).data
+        assert created.id in [batch.id for batch in client.list_batches(limit=10).data.data]
+        batch = created
+        for _ in range(10):
+            if batch.is_final:
+                break
+            batch = client.retrieve_batch(created.id).data
+        assert batch.status == "completed" and batch.output_file_id
+        assert batch.request_counts.total == len(THREE)
+        with client.stream_file_content(batch.output_file_id) as chunks:
+            lines = list(iter_output_lines(chunks, file_id=batch.output_file_id))
+    assert sorted(line.custom_id for line in lines) == sorted(line["custom_id"] for line in THREE)
+    assert all(line.succeeded and line.response_body().status == "completed" for line in lines)
