@@ -154,9 +154,15 @@ def make_fleet_breaker(settings: Settings) -> CircuitBreaker:
     return make_breaker(_fleet_redis_url(settings), policy)
 
 
+# How many step leases a driver holds a Batch API submission for (10 minutes by default).
+BATCH_LEASE_STEP_LEASES = 5
+
+
 def batch_lane_config(settings: Settings) -> BatchLaneConfig:
     return BatchLaneConfig(
         check_interval_s=settings.batch_check_seconds,
+        # A driver that died mid-submission holds it this long; uploading a 200 MB file takes a while.
+        lease_s=BATCH_LEASE_STEP_LEASES * settings.step_lease_seconds,
         max_file_lines=settings.batch_file_max_lines,
         enqueued_token_limits=dict(settings.batch_enqueued_token_limits),
         default_enqueued_tokens=settings.batch_enqueued_token_limit,

@@ -28,7 +28,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from batchrunner.api.errors import ApiError, NotFoundError
+from batchrunner.api.errors import (
+    ApiError,
+    AuthenticationError,
+    NotFoundError,
+    QuotaExhaustedError,
+    RequestRejectedError,
+)
 from batchrunner.backend.responses.batch_client import BatchClient
 from batchrunner.backend.responses.batch_models import Batch, iter_output_lines
 from batchrunner.batch_lane.collector import BATCH_CANCELLED, BATCH_EXPIRED, LineFailure, LineRecorder
@@ -45,6 +51,7 @@ log = logging.getLogger(__name__)
 # The batch's metadata key that names its submission (found again after a crash).
 SUBMISSION_KEY = "batchrunner_submission"
 _CANCELLABLE = frozenset({"validating", "in_progress"})
+_NOT_YET_SUBMITTED = frozenset({SubmissionPhase.PREPARING, SubmissionPhase.UPLOADED})
 # How far back from a submission's creation its batch may have been created (clocks differ).
 _CLOCK_SLACK = timedelta(hours=1)
 _LIST_PAGE = 100
@@ -56,7 +63,7 @@ TOKEN_LIMIT_EXCEEDED = "token_limit_exceeded"
 class BatchLaneConfig:
     check_interval_s: float = 30.0
     # How long one driver holds a submission it works on before another may take it over.
-    lease_s: float = 900.0
+    lease_s: float = 600.0
     max_file_lines: int = MAX_FILE_LINES
     max_file_bytes: int = MAX_FILE_BYTES
     # Enqueued tokens the Batch API allows per model (0: no limit known); ``default_enqueued_tokens``
@@ -64,8 +71,8 @@ class BatchLaneConfig:
     enqueued_token_limits: Mapping[str, int] = field(default_factory=dict)
     default_enqueued_tokens: int = 0
     max_run_attempts: int = 3
-    # Queued jobs read per round (the files of more wait for the next round).
-    max_queued_per_round: int = 200_000
+    # Queued jobs read at a time (a full file's worth); a round reads on while it fills files.
+    max_queued_per_round: int = MAX_FILE_LINES
 
     def token_limit(self, model: str) -> int:
         return self.enqueued_token_limits.get(model, self.default_enqueued_tokens)
@@ -95,8 +102,12 @@ class BatchLane:
 
     def run_once(self) -> None:
         """Submit what is queued, then move every due submission on (each one's failure is its own)."""
-        for submission in self._submit_queued():
-            self._drive_safely(submission, fresh=True)
+        while True:
+            opened, read = self._submit_queued()
+            for submission in opened:
+                self._drive_safely(submission, fresh=True)
+            if not opened or read < self._config.max_queued_per_round:
+                break
         now = self._now()
         for submission in self._store.claim_due(now=now, lease_until=self._lease_end()):
             self._drive_safely(submission, fresh=False)
@@ -109,10 +120,11 @@ class BatchLane:
     def _lease_end(self) -> datetime:
         return self._now() + timedelta(seconds=self._config.lease_s)
 
-    def _submit_queued(self) -> list[Submission]:
+    def _submit_queued(self) -> tuple[list[Submission], int]:
+        """Open submissions for a slice of the queue; them, and how many queued jobs were read."""
         queued = self._store.queued_jobs(self._config.max_queued_per_round)
         if not queued:
-            return []
+            return [], 0
         enqueued = self._store.enqueued_tokens()
         groups: dict[tuple[int, str], list[BatchLaneJob]] = defaultdict(list)
         for job in queued:
@@ -124,7 +136,7 @@ class BatchLane:
                 if result is not None:
                     opened.append(result[0])
                     enqueued[model] = enqueued.get(model, 0) + result[0].estimated_tokens
-        return opened
+        return opened, len(queued)
 
     def _files(self, model: str, jobs: list[BatchLaneJob], enqueued: dict[str, int]) -> Iterable[list[BatchLaneJob]]:
         """The input files ``jobs`` fill now, within the file limits and the model's enqueued-token room."""
@@ -162,10 +174,34 @@ class BatchLane:
             self._drive(submission, fresh=fresh)
         except SubmissionLost:
             log.info("submission %s: taken over by another driver", submission.id)
+        except QuotaExhaustedError as error:
+            # As for any job: the batch stops, resumable once the quota is raised (``batchrunner resume``).
+            log.error("submission %s: %s; stopping batch %s", submission.id, error, submission.batch_name)
+            self._repo.stop_batch(submission.batch_id, f"insufficient_quota: {error.message}")
+            self._check_later(submission)
+        except RequestRejectedError as error:
+            if isinstance(error, AuthenticationError) or submission.phase not in _NOT_YET_SUBMITTED:
+                log.warning("submission %s (%s): %s; retrying later", submission.id, submission.phase, error)
+                self._check_later(submission)
+            else:
+                self._refused(submission, error)
         except ApiError as error:
             # The API refused or failed: look again next round (the lease is handed back).
             log.warning("submission %s (%s): %s; retrying later", submission.id, submission.phase, error)
             self._check_later(submission)
+
+    def _refused(self, submission: Submission, error: RequestRejectedError) -> None:
+        """The API refused the input file or the batch: its jobs run in another lane (the Batch API
+        would refuse them again), within their attempts."""
+        latest = self._store.submission(submission.id) or submission
+        log.warning("submission %s: the Batch API refused it (%s); its jobs go to another lane", latest.id, error)
+        code = (error.code or f"http_{error.status_code}")[:64]
+        failure = LineFailure(code, f"the Batch API refused the batch: {error.message}", True, batch_again=False)
+        for job in self._store.members(latest):
+            self._lines.unanswered_job(latest, job.id, failure)
+        self._store.advance(
+            latest, phase=SubmissionPhase.DONE, error_message=error.message[:2000], finished_at=self._now()
+        )
 
     def _check_later(self, submission: Submission) -> None:
         latest = self._store.submission(submission.id)

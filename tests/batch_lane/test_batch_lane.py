@@ -195,3 +195,34 @@ def test_a_job_larger_than_the_enqueued_token_limit_runs_in_another_lane(sqlite_
         assert _sim_batches(harness) == []
     row = _jobs(sqlite_url)["big"]
     assert (row.state, row.attempt, row.lane, row.error_code) == ("succeeded", 2, "background-8h", None)
+
+
+class _RefuseBatchCreation(httpx.BaseTransport):
+    """Answers every ``POST /v1/batches`` 400, as the API does for a batch it will not take."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self._inner = inner
+        self.refused = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path == "/v1/batches":
+            self.refused += 1
+            error = {"message": "The batch cannot be created for this organization.", "type": "invalid_request_error"}
+            return httpx.Response(400, json={"error": {**error, "code": "batch_not_allowed", "param": None}})
+        return self._inner.handle_request(request)
+
+
+def test_a_batch_the_api_refuses_sends_its_jobs_to_another_lane(sqlite_url: str) -> None:
+    """A 400 on creating the batch is not retried forever: the jobs' next attempt runs in the cheapest other lane."""
+    specs = [_responses_job(f"j{n}", deadline="3d", line_no=n) for n in range(1, 3)]
+    with step_harness(sqlite_url, FAST_BATCHES) as harness:
+        refusing = _RefuseBatchCreation(harness.outage._inner)
+        harness.outage._inner = refusing
+        harness.enqueue(specs)
+        harness.drain()
+    assert refusing.refused == 1
+    jobs = _jobs(sqlite_url)
+    assert {(row.state, row.attempt, row.lane) for row in jobs.values()} == {("succeeded", 2, "background-8h")}
+    [submission] = query_rows(sqlite_url, "SELECT phase, api_batch_id, error_message FROM api_batches")
+    assert submission.phase == "done" and submission.api_batch_id is None
+    assert "cannot be created" in submission.error_message
