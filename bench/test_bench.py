@@ -395,3 +395,14 @@ def test_simserver_reads_model_limits_from_json_lists() -> None:
     """The benchmark's JSON config names model limits as lists; the simulator meters those models apart."""
     config = json.dumps({"rpm": 100, "model_limits": [["gpt-4o", 7, 0]]})
     assert simserver_config(config).limits_of("gpt-4o") == (7, 0)
+
+
+def test_the_lanes_benchmark_runs_a_small_mixed_file(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    """bench/lanes.py on a small file: every job recorded in an allowed lane, savings as the price table says."""
+    from bench import lanes
+
+    monkeypatch.setattr("sys.argv", ["lanes.py", "--jobs", "30", "--seed", "3"])
+    assert lanes.main() == 0
+    out = capsys.readouterr().out
+    assert "PROBLEM" not in out
+    assert "batch" in out and "saving: reported" in out
