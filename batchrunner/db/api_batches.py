@@ -20,6 +20,9 @@ from batchrunner.db.models import ApiBatch, Batch, Job
 from batchrunner.jobs import JobSpec
 from batchrunner.states import ENQUEUED_PHASES, BatchStatus, JobState, SubmissionPhase
 
+# Ids bound in one statement: SQLite allows 32,766 variables, a file holds up to 50,000 jobs.
+_IDS_PER_STATEMENT = 10_000
+
 
 class SubmissionLost(Exception):
     """Another driver took the submission over since this one claimed it; drop what this one was doing."""
@@ -161,12 +164,19 @@ class ApiBatchStore:
                 )
                 .returning(ApiBatch.id)
             ).scalar_one()
-            taken = connection.scalars(
-                update(Job)
-                .where(Job.id.in_(sorted(wanted)), Job.state == JobState.BATCH_QUEUED, Job.api_batch_pk.is_(None))
-                .values(state=JobState.IN_API_BATCH, api_batch_pk=pk, version=Job.version + 1, updated_at=now)
-                .returning(Job.id)
-            ).all()
+            ids = sorted(wanted)
+            taken: list[int] = []
+            for start in range(0, len(ids), _IDS_PER_STATEMENT):
+                taken += connection.scalars(
+                    update(Job)
+                    .where(
+                        Job.id.in_(ids[start : start + _IDS_PER_STATEMENT]),
+                        Job.state == JobState.BATCH_QUEUED,
+                        Job.api_batch_pk.is_(None),
+                    )
+                    .values(state=JobState.IN_API_BATCH, api_batch_pk=pk, version=Job.version + 1, updated_at=now)
+                    .returning(Job.id)
+                ).all()
             if not taken:
                 connection.execute(delete(ApiBatch).where(ApiBatch.id == pk))
                 return None

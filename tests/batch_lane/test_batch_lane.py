@@ -226,3 +226,15 @@ def test_a_batch_the_api_refuses_sends_its_jobs_to_another_lane(sqlite_url: str)
     [submission] = query_rows(sqlite_url, "SELECT phase, api_batch_id, error_message FROM api_batches")
     assert submission.phase == "done" and submission.api_batch_id is None
     assert "cannot be created" in submission.error_message
+
+
+def test_jobs_join_a_submission_in_slices_of_ids(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file's jobs are assigned a slice of ids per statement (SQLite binds at most 32,766): all of them."""
+    monkeypatch.setattr("batchrunner.db.api_batches._IDS_PER_STATEMENT", 2)
+    specs = [_responses_job(f"j{n}", deadline="2d", line_no=n) for n in range(1, 6)]
+    with step_harness(sqlite_url, FAST_BATCHES) as harness:
+        harness.enqueue(specs)
+        harness.drain()
+        batches = _sim_batches(harness)
+    assert [b["request_counts"]["total"] for b in batches] == [5]
+    assert {row.state for row in _jobs(sqlite_url).values()} == {"succeeded"}
