@@ -82,11 +82,15 @@ class LineRecorder:
         self._flex_models = flex_models
         self._now = clock or (lambda: datetime.now(UTC))
 
-    def record(self, submission: Submission, job_id: int, line: BatchOutputLine) -> None:
-        """Record ``line``, the answer to job ``job_id``, one of the submission's members."""
-        job = self._waiting(job_id)
-        if job is None:
-            return
+    def waiting(self, job_ids: list[int]) -> dict[int, JobView]:
+        """Those of ``job_ids`` still waiting for their line (others were recorded already, or ended
+        otherwise: a deadline passed). Each write names the version read here, so a job that moves on
+        meanwhile is skipped, never written twice."""
+        views = self._repo.views(job_ids)
+        return {job_id: job for job_id, job in views.items() if job.state == JobState.IN_API_BATCH}
+
+    def record(self, submission: Submission, job: JobView, line: BatchOutputLine) -> None:
+        """Record ``line``, the answer to ``job``, one of the submission's members."""
         if not line.succeeded:
             self.unanswered(submission, job, failure_of(line))
             return
@@ -99,12 +103,6 @@ class LineRecorder:
         request_id = line.response.request_id if line.response is not None else None
         snapshot = snapshot_of(ApiResponse(response, ResponseMeta(200, request_id=request_id)))
         self._conclude(job, snapshot)
-
-    def _waiting(self, job_id: int) -> JobView | None:
-        """The job, if it still waits for its line (else the line was recorded already, or the job ended
-        otherwise: its deadline passed)."""
-        job = self._repo.view(job_id)
-        return job if job is not None and job.state == JobState.IN_API_BATCH else None
 
     def _conclude(self, job: JobView, snapshot: ObjectSnapshot) -> None:
         if snapshot.phase is Phase.WORKING:
@@ -127,12 +125,6 @@ class LineRecorder:
         BATCH_LANE_LINES.labels(outcome="retried" if retry else state).inc()
         if retry:
             self._next_attempt(job, snapshot.error_code, snapshot.error_message)
-
-    def unanswered_job(self, submission: Submission, job_id: int, failure: LineFailure) -> None:
-        """Job ``job_id``, a member of the submission, got no line at all."""
-        job = self._waiting(job_id)
-        if job is not None:
-            self.unanswered(submission, job, failure)
 
     def unanswered(self, submission: Submission | None, job: JobView, failure: LineFailure) -> None:
         """A line with no usable answer: cancelled with its batch, another attempt, or the job fails."""

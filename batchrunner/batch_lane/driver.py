@@ -22,9 +22,11 @@ database, so every driver of the fleet sees the same count.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -40,7 +42,7 @@ from batchrunner.backend.responses.batch_models import Batch, iter_output_lines
 from batchrunner.batch_lane.collector import BATCH_CANCELLED, BATCH_EXPIRED, LineFailure, LineRecorder
 from batchrunner.batch_lane.input_files import MAX_FILE_BYTES, MAX_FILE_LINES, input_line, job_id_of, pack
 from batchrunner.db.api_batches import ApiBatchStore, BatchLaneJob, Submission, SubmissionLost
-from batchrunner.db.repository import LeaseLost, Repository
+from batchrunner.db.repository import JobView, LeaseLost, Repository
 from batchrunner.faults import FaultHook, no_faults
 from batchrunner.metrics import API_BATCHES_ENDED, BATCH_LANE_SUBMITTED_LINES
 from batchrunner.processor import run_tag
@@ -71,6 +73,8 @@ class BatchLaneConfig:
     enqueued_token_limits: Mapping[str, int] = field(default_factory=dict)
     default_enqueued_tokens: int = 0
     max_run_attempts: int = 3
+    # Threads that record an ended batch's lines (each line is a few database round trips).
+    recording_threads: int = 4
     # Queued jobs read at a time (a full file's worth); a round reads on while it fills files.
     max_queued_per_round: int = MAX_FILE_LINES
 
@@ -197,8 +201,9 @@ class BatchLane:
         log.warning("submission %s: the Batch API refused it (%s); its jobs go to another lane", latest.id, error)
         code = (error.code or f"http_{error.status_code}")[:64]
         failure = LineFailure(code, f"the Batch API refused the batch: {error.message}", True, batch_again=False)
-        for job in self._store.members(latest):
-            self._lines.unanswered_job(latest, job.id, failure)
+        members = self._lines.waiting([job.id for job in self._store.members(latest)])
+        for job in members.values():
+            self._lines.unanswered(latest, job, failure)
         self._store.advance(
             latest, phase=SubmissionPhase.DONE, error_message=error.message[:2000], finished_at=self._now()
         )
@@ -310,13 +315,12 @@ class BatchLane:
                 submission.model,
                 len(requeued),
             )
-        members = self._store.members(submission)
-        waiting = {job.id for job in members}
+        waiting = self._lines.waiting([job.id for job in self._store.members(submission)])
         for file_id in (submission.output_file_id, submission.error_file_id):
             if file_id and waiting:
                 self._record_file(submission, file_id, waiting)
         if waiting:
-            self._unanswered(submission, members, waiting)
+            self._unanswered(submission, waiting)
         self._store.advance(submission, phase=SubmissionPhase.DONE, finished_at=self._now())
         log.info(
             "submission %s: batch %s ended %s; its %s lines are recorded",
@@ -326,37 +330,52 @@ class BatchLane:
             submission.lines,
         )
 
-    def _record_file(self, submission: Submission, file_id: str, waiting: set[int]) -> None:
-        with self._client.stream_file_content(file_id) as chunks:
+    def _record_file(self, submission: Submission, file_id: str, waiting: dict[int, JobView]) -> None:
+        """Record each line of the file whose job still waits. Lines are independent (one job each) and
+        recording one is mostly waiting on the database, so a few threads record them side by side."""
+        with (
+            self._client.stream_file_content(file_id) as chunks,
+            ThreadPoolExecutor(self._config.recording_threads, thread_name_prefix="batch-lines") as pool,
+        ):
+            pending: set[Future[None]] = set()
             for line in iter_output_lines(chunks, file_id=file_id):
                 job_id = job_id_of(line.custom_id)
-                if job_id is None or job_id not in waiting:
+                job = waiting.pop(job_id, None) if job_id is not None else None
+                if job is None:
                     continue
-                self._lines.record(submission, job_id, line)
-                waiting.discard(job_id)
+                pending.add(pool.submit(self._lines.record, submission, job, line))
+                if len(pending) >= 4 * self._config.recording_threads:  # read no further ahead than this
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        future.result()
+            for future in pending:
+                future.result()
 
-    def _unanswered(self, submission: Submission, members: list[BatchLaneJob], waiting: set[int]) -> None:
-        """Jobs the batch gave no line: a failed batch names the lines it refused (1-based, file order)."""
-        named = self._refused_lines(submission, members)
-        for job in members:
-            if job.id not in waiting:
-                continue
-            failure = named.get(job.id) or self._batch_failure(submission)
-            self._lines.unanswered_job(submission, job.id, failure)
+    def _unanswered(self, submission: Submission, waiting: dict[int, JobView]) -> None:
+        """Jobs the batch gave no line: a failed batch names the input lines it refused."""
+        named = self._refused_lines(submission)
+        for job in waiting.values():
+            self._lines.unanswered(submission, job, named.get(job.id) or self._batch_failure(submission))
 
-    def _refused_lines(self, submission: Submission, members: list[BatchLaneJob]) -> dict[int, LineFailure]:
-        if submission.api_status != "failed" or submission.api_batch_id is None:
+    def _refused_lines(self, submission: Submission) -> dict[int, LineFailure]:
+        """job id -> why the batch refused its line, for a failed batch whose errors name lines (1-based in
+        the input file, read back to know whose line it was)."""
+        if submission.api_status != "failed" or submission.api_batch_id is None or submission.input_file_id is None:
             return {}
         try:
-            batch = self._client.retrieve_batch(submission.api_batch_id).data
+            errors = [e for e in self._client.retrieve_batch(submission.api_batch_id).data.errors if e.line]
+            content = self._client.file_content(submission.input_file_id) if errors else b""
         except NotFoundError:
             return {}
-        by_line: dict[int, LineFailure] = {}
-        for error in batch.errors:
-            if error.line is not None and 1 <= error.line <= len(members):
+        custom_ids = [json.loads(line).get("custom_id", "") for line in content.splitlines() if line.strip()]
+        by_job: dict[int, LineFailure] = {}
+        for error in errors:
+            assert error.line is not None
+            job_id = job_id_of(custom_ids[error.line - 1]) if 1 <= error.line <= len(custom_ids) else None
+            if job_id is not None:
                 code = error.code or "invalid_batch_line"
-                by_line[members[error.line - 1].id] = LineFailure(code, error.message or code, False)
-        return by_line
+                by_job[job_id] = LineFailure(code, error.message or code, False)
+        return by_job
 
     @staticmethod
     def _batch_failure(submission: Submission) -> LineFailure:

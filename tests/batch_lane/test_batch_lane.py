@@ -238,3 +238,39 @@ def test_jobs_join_a_submission_in_slices_of_ids(sqlite_url: str, monkeypatch: p
         batches = _sim_batches(harness)
     assert [b["request_counts"]["total"] for b in batches] == [5]
     assert {row.state for row in _jobs(sqlite_url).values()} == {"succeeded"}
+
+
+class _SpoilSecondLine(httpx.BaseTransport):
+    """Uploads the first input file with its second line sent to another endpoint: the batch fails validation."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self._inner = inner
+        self.spoiled = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path == "/v1/files" and not self.spoiled:
+            self.spoiled = True
+            content = request.read()
+            first = content.index(b'"url":"/v1/responses"')
+            second = content.index(b'"url":"/v1/responses"', first + 1)
+            spoiled = content[:second] + b'"url":"/v1/responsez"' + content[second + 21 :]
+            request = httpx.Request(request.method, request.url, headers=request.headers, content=spoiled)
+        return self._inner.handle_request(request)
+
+
+def test_a_batch_that_fails_validation_fails_the_line_it_names_and_moves_the_others(sqlite_url: str) -> None:
+    """The failed batch's errors name line 2: that job fails with the API's reason, the others run elsewhere."""
+    specs = [_responses_job(f"j{n}", deadline="3d", line_no=n) for n in range(1, 4)]
+    with step_harness(sqlite_url, FAST_BATCHES) as harness:
+        harness.outage._inner = _SpoilSecondLine(harness.outage._inner)
+        harness.enqueue(specs)
+        harness.drain()
+        batches = sorted(_sim_batches(harness), key=lambda batch: batch["created_at"])
+    assert [(b["status"], b["request_counts"]["total"]) for b in batches] == [("failed", 0), ("completed", 2)]
+    [error] = batches[0]["errors"]["data"]
+    assert (error["code"], error["line"]) == ("mismatched_endpoint", 2)
+    jobs = _jobs(sqlite_url)
+    assert (jobs["j2"].state, jobs["j2"].error_code) == ("failed", "mismatched_endpoint")
+    for name in ("j1", "j3"):
+        # Another attempt; the batch lane again (time is left), in a file whose lines are intact this time.
+        assert (jobs[name].state, jobs[name].attempt) == ("succeeded", 2), name
