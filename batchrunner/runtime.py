@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import redis
@@ -220,20 +221,13 @@ class Runtime:
             count_request(record)
             breaker.observe(record)
 
-        client = AssistantsClient(
-            settings.api_base_url,
-            settings.api_key_value(),
-            timeout=settings.api_timeout_seconds,
-            transport=transport,
-            on_response=on_response,
-        )
-        responses_client = ResponsesClient(
-            settings.api_base_url,
-            settings.api_key_value(),
-            timeout=settings.api_timeout_seconds,
-            transport=transport,
-            on_response=on_response,
-        )
+        api: dict[str, Any] = {
+            "timeout": settings.api_timeout_seconds,
+            "transport": transport,
+            "on_response": on_response,
+        }
+        client = AssistantsClient(settings.api_base_url, settings.api_key_value(), **api)
+        responses_client = ResponsesClient(settings.api_base_url, settings.api_key_value(), **api)
         tools = ToolRunner(
             load_tools(settings),
             timeout_seconds=settings.tool_timeout_seconds,
@@ -268,13 +262,7 @@ class Runtime:
             fault_hook=fault_hook,
             breaker=breaker,
         )
-        batch_client = BatchClient(
-            settings.api_base_url,
-            settings.api_key_value(),
-            timeout=settings.api_timeout_seconds,
-            transport=transport,
-            on_response=on_response,
-        )
+        batch_client = BatchClient(settings.api_base_url, settings.api_key_value(), **api)
         lines = LineRecorder(
             repository,
             RunRecorder(repository, durations),

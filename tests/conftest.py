@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -47,7 +48,6 @@ def fakeai_url(services_required: bool, tmp_path: Path) -> Iterator[str]:
             pytest.fail("fakeai is not installed (it comes with the test extra)")
         pytest.skip("fakeai is not installed")
     port = free_port()
-    log = (tmp_path / "fakeai.log").open("w")
     command = [
         sys.executable,
         "-m",
@@ -61,21 +61,28 @@ def fakeai_url(services_required: bool, tmp_path: Path) -> Iterator[str]:
         "0",
         "--no-random-delay",
     ]
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-
-        def answers() -> bool:
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code < 500
-            except httpx.HTTPError:
-                return False
-
-        wait_until(answers, timeout=60, message="FakeAI to answer")
+    with _child_server(command, f"http://127.0.0.1:{port}/health", tmp_path / "fakeai.log", "FakeAI"):
         yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
+
+
+@contextmanager
+def _child_server(command: list[str], probe_url: str, log_path: Path, name: str) -> Iterator[None]:
+    """Run ``command`` (a server) as a child process, logging to ``log_path``, until ``probe_url`` answers."""
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+
+            def answers() -> bool:
+                try:
+                    return httpx.get(probe_url, timeout=1).status_code < 500
+                except httpx.HTTPError:
+                    return False
+
+            wait_until(answers, timeout=60, message=f"{name} to answer")
+            yield
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
 
 
 # aimock (npm ``@copilotkit/aimock``, MIT): an OpenAI API mock nobody here wrote whose Files and Batch API
@@ -115,20 +122,7 @@ def aimock_url(services_required: bool, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     fixtures = tmp_path / "aimock-fixtures"
     fixtures.mkdir()
-    log = (tmp_path / "aimock.log").open("w")
     command = ["node", str(cli), "--port", str(port), "--host", "127.0.0.1", "--fixtures", str(fixtures)]
-    process = subprocess.Popen([*command, "--log-level", "warn"], stdout=log, stderr=subprocess.STDOUT)
-    try:
-
-        def answers() -> bool:
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/v1/batches", timeout=1).status_code < 500
-            except httpx.HTTPError:
-                return False
-
-        wait_until(answers, timeout=60, message="aimock to answer")
+    command += ["--log-level", "warn"]
+    with _child_server(command, f"http://127.0.0.1:{port}/v1/batches", tmp_path / "aimock.log", "aimock"):
         yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
