@@ -184,7 +184,9 @@ class BatchLane:
             self._repo.stop_batch(submission.batch_id, f"insufficient_quota: {error.message}")
             self._check_later(submission)
         except RequestRejectedError as error:
-            if isinstance(error, AuthenticationError) or submission.phase not in _NOT_YET_SUBMITTED:
+            # The phase it reached in this call: a refusal once the batch exists must not send its jobs elsewhere.
+            phase = (self._store.submission(submission.id) or submission).phase
+            if isinstance(error, AuthenticationError) or phase not in _NOT_YET_SUBMITTED:
                 log.warning("submission %s (%s): %s; retrying later", submission.id, submission.phase, error)
                 self._check_later(submission)
             else:

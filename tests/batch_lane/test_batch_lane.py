@@ -274,3 +274,33 @@ def test_a_batch_that_fails_validation_fails_the_line_it_names_and_moves_the_oth
     for name in ("j1", "j3"):
         # Another attempt; the batch lane again (time is left), in a file whose lines are intact this time.
         assert (jobs[name].state, jobs[name].attempt) == ("succeeded", 2), name
+
+
+class _RefuseFirstLook(httpx.BaseTransport):
+    """Answers the first ``GET /v1/batches/{id}`` 400 (a server's hiccup once the batch exists)."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self._inner = inner
+        self.refused = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if request.method == "GET" and path.startswith("/v1/batches/") and not self.refused:
+            self.refused += 1
+            return httpx.Response(400, json={"error": {"message": "Bad request.", "type": "invalid_request_error"}})
+        return self._inner.handle_request(request)
+
+
+def test_a_refusal_once_the_batch_exists_keeps_its_jobs_in_it(sqlite_url: str) -> None:
+    """A 400 while following a created batch is retried: its jobs are not sent to another lane (they would
+    run twice)."""
+    specs = [_responses_job(f"j{n}", deadline="3d", line_no=n) for n in range(1, 3)]
+    with step_harness(sqlite_url, FAST_BATCHES) as harness:
+        refusing = _RefuseFirstLook(harness.outage._inner)
+        harness.outage._inner = refusing
+        harness.enqueue(specs)
+        harness.drain()
+        batches = _sim_batches(harness)
+    assert refusing.refused == 1
+    assert [(b["status"], b["request_counts"]["total"]) for b in batches] == [("completed", 2)]
+    assert {(row.state, row.attempt, row.lane) for row in _jobs(sqlite_url).values()} == {("succeeded", 1, "batch")}
