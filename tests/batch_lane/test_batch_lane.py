@@ -137,9 +137,10 @@ def test_an_expired_batch_s_lines_finish_in_another_lane_before_the_deadline(sql
         batch_expire_rate=1.0,
     )
     specs = [_responses_job(f"j{n}", deadline="25h", line_no=n) for n in range(1, 3)]
-    with step_harness(sqlite_url, sim) as harness:
+    # A round every 30 minutes: the batch's day passes in 48 rounds, not 2,880.
+    with step_harness(sqlite_url, sim, batch_lane=BatchLaneConfig(check_interval_s=1800)) as harness:
         harness.enqueue(specs)
-        harness.drain(max_steps=50_000)
+        harness.drain()
         batches = _sim_batches(harness)
     assert [b["status"] for b in batches] == ["expired"]
     for name, row in _jobs(sqlite_url).items():

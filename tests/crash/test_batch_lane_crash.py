@@ -39,16 +39,16 @@ def test_crashes_between_upload_create_and_commit_submit_no_line_twice(make_stac
     stack = make_stack(sim, BATCHRUNNER_BACKEND="responses")
     jobs = [
         {**line, "lane": "batch"}
-        for line in generate_jobs(60, tool_share=0.0, shared_thread_jobs=0, seed=303, prefix="bl")
+        for line in generate_jobs(40, tool_share=0.0, shared_thread_jobs=0, seed=303, prefix="bl")
     ]
     supervisor = stack.supervise(
         processes=2,
         threads=2,
-        BATCHRUNNER_FAULT_POINTS="after_batch_upload=0.4,after_batch_create=0.4",
+        BATCHRUNNER_FAULT_POINTS="after_batch_upload=0.35,after_batch_create=0.35",
         # A dead driver's submission is taken over after five step leases: keep them short.
-        BATCHRUNNER_STEP_LEASE_SECONDS="2",
+        BATCHRUNNER_STEP_LEASE_SECONDS="1",
         BATCHRUNNER_BATCH_CHECK_SECONDS="0.3",
-        BATCHRUNNER_BATCH_FILE_MAX_LINES="10",
+        BATCHRUNNER_BATCH_FILE_MAX_LINES="4",
     )
     stack.enqueue(jobs, "batch-lane-crash")
 
@@ -58,7 +58,7 @@ def test_crashes_between_upload_create_and_commit_submit_no_line_twice(make_stac
     assert crashes >= 2, f"the fault points fired only {crashes} times"
     url = stack.engine.url.render_as_string(hide_password=False)
     states = query_rows(url, "SELECT state, attempt, lane, COUNT(*) AS n FROM jobs GROUP BY state, attempt, lane")
-    assert [(row.state, row.attempt, row.lane, row.n) for row in states] == [("succeeded", 1, "batch", 60)]
+    assert [(row.state, row.attempt, row.lane, row.n) for row in states] == [("succeeded", 1, "batch", 40)]
     submissions = query_rows(url, "SELECT phase, lines, input_file_id, api_batch_id FROM api_batches")
     batches = _sim_batches(stack.simulator.root_url)
     assert {s.phase for s in submissions} == {"done"}
