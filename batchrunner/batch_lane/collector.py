@@ -120,11 +120,11 @@ class LineRecorder:
         state = JobState.PENDING if retry else (snapshot.outcome or JobState.FAILED)
         try:
             job = self._recorder.record_answered(job, snapshot, list(snapshot.messages or ()), state=state, retry=retry)
-        except LeaseLost:
+            if retry:
+                self._next_attempt(job, snapshot.error_code, snapshot.error_message)
+        except LeaseLost:  # the job moved on meanwhile (its deadline passed): the newer state stands
             return
         BATCH_LANE_LINES.labels(outcome="retried" if retry else state).inc()
-        if retry:
-            self._next_attempt(job, snapshot.error_code, snapshot.error_message)
 
     def unanswered(self, submission: Submission | None, job: JobView, failure: LineFailure) -> None:
         """A line with no usable answer: cancelled with its batch, another attempt, or the job fails."""
