@@ -551,7 +551,7 @@ class Repository:
         wake: dict[str, Any] = {"next_wake_at": reschedule_at} if reschedule_at is not None else {}
         with self._engine.begin() as connection:
             version = self._cas(connection, job, **values, **wake)
-            self._insert_object(connection, job, snapshot, round_=round_, recorded_at=now)
+            self._insert_object(connection, job, snapshot, round_=round_, recorded_at=now, want_key=False)
         return replace(job, version=version, **values)
 
     def _insert_object(
@@ -562,9 +562,11 @@ class Repository:
         *,
         round_: int,
         recorded_at: datetime,
+        want_key: bool = True,
         **extra: Any,
     ) -> int | None:
-        """Store a new API object of the job's attempt (and its details); its key."""
+        """Store a new API object of the job's attempt (and its details); its key, read back only when
+        wanted or needed for the details (a step's hot path wants neither)."""
         row = {
             "job_id": job.id,
             "attempt": job.attempt,
@@ -577,6 +579,8 @@ class Repository:
             **extra,
         }
         connection.execute(statements.insert_api_object(self._postgres), row)
+        if not (want_key or snapshot.details):
+            return None
         object_pk = self._object_pk(connection, snapshot.object_id)
         if snapshot.details:
             self._store_details(connection, object_pk, snapshot.details)

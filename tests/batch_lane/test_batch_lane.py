@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -128,14 +129,7 @@ def test_a_crash_between_upload_create_and_commit_submits_no_second_batch(sqlite
 
 def test_an_expired_batch_s_lines_finish_in_another_lane_before_the_deadline(sqlite_url: str) -> None:
     """The batch expires before answering: each job gets a second attempt in the lane its time left allows."""
-    sim = SimConfig(
-        run_duration_min_s=2,
-        run_duration_max_s=8,
-        batch_validating_s=5,
-        batch_line_s=2,
-        batch_finalizing_s=5,
-        batch_expire_rate=1.0,
-    )
+    sim = replace(FAST_BATCHES, batch_expire_rate=1.0)
     specs = [_responses_job(f"j{n}", deadline="25h", line_no=n) for n in range(1, 3)]
     # A round every 30 minutes: the batch's day passes in 48 rounds, not 2,880.
     with step_harness(sqlite_url, sim, batch_lane=BatchLaneConfig(check_interval_s=1800)) as harness:
@@ -151,9 +145,7 @@ def test_an_expired_batch_s_lines_finish_in_another_lane_before_the_deadline(sql
 
 
 def test_cancelling_the_batch_keeps_the_lines_answered_so_far(sqlite_url: str) -> None:
-    sim = SimConfig(
-        run_duration_min_s=2, run_duration_max_s=8, batch_validating_s=5, batch_line_s=100, batch_finalizing_s=5
-    )
+    sim = replace(FAST_BATCHES, batch_line_s=100)
     specs = [_responses_job(f"j{n}", deadline="2d", line_no=n) for n in range(1, 5)]
     with step_harness(sqlite_url, sim) as harness:
         harness.enqueue(specs)
